@@ -1,0 +1,5 @@
+import sys
+
+from hftinfra.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""``hftinfra``: thin over the layers. Heavy libraries (plotly, pandas, ipywidgets) are
+never imported on this path; each subcommand imports its module only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
+SUBCOMMANDS = {
+    "snapshot": ("hftinfra.snapshot", "capture what the probes read into a snapshot"),
+    "audit": ("hftinfra.audit_cli", "check this host (or a snapshot) against a tuning profile"),
+    "probe": ("hftinfra.probe_cli", "print what the probes read, as text or JSON"),
+}
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line, exit 2."""
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """Only the chosen subcommand's module is imported (``hftinfra --help`` imports none)."""
+    from hftinfra import __version__
+
+    parser = argparse.ArgumentParser(prog="hftinfra", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"hftinfra {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name not in argv:
+            continue
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hftinfra.host import HostError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (HostError, UserError) as exc:
+        print(f"hftinfra {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hftinfra {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

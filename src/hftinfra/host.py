@@ -1,0 +1,603 @@
+"""Where bytes come from: the live machine or a snapshot of one.
+
+Every read of /proc, /sys, /dev and /etc and every command output goes through a
+:class:`Host`, so a snapshot can stand in for the live host everywhere. A read returns
+the text, or an :class:`Unread` that says why it could not (``missing``, ``denied``,
+``unsupported``, ``malformed``). An ``Unread`` is falsy but is never a zero, an empty
+list or a pass: callers must carry it up to the report.
+
+A snapshot is a filesystem root (``proc/``, ``sys/``, ``etc/``, ``dev/`` as on the host)
+plus an optional ``hftinfra/`` folder holding ``meta.json`` and ``commands.json``. It can
+be a directory or a ``.tar.gz`` of one. Paths inside a snapshot are resolved the way a
+chroot would: an absolute symlink target (``proc/self -> 42``, ``proc/42/root -> /``)
+stays inside the snapshot, and a relative one that climbs above the root is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import posixpath
+import shutil
+import subprocess
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+T = TypeVar("T")
+
+META_DIR = "hftinfra"
+META_FILE = f"{META_DIR}/meta.json"
+COMMANDS_FILE = f"{META_DIR}/commands.json"
+SNAPSHOT_TOPS = ("proc", "sys", "etc", "dev")
+# Largest single file read from a host; sysfs and procfs files are far smaller, a bigger
+# one in a snapshot is damage (or a trap) rather than data.
+MAX_READ_BYTES = 8 * 1024 * 1024
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
+
+
+class HostError(Exception):
+    """A host could not be opened (not a snapshot, damaged archive, unsafe entry)."""
+
+
+class Reason(str, Enum):
+    MISSING = "missing"
+    DENIED = "denied"
+    UNSUPPORTED = "unsupported"
+    MALFORMED = "malformed"
+
+    def __str__(self) -> str:  # "missing", not "Reason.MISSING"
+        return self.value
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A value that could not be read, and why. Falsy, never equal to a real value."""
+
+    reason: Reason
+    source: str
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        if self.detail and self.source not in self.detail:
+            return f"unknown ({self.reason}: {self.source}: {self.detail})"
+        return f"unknown ({self.reason}: {self.detail or self.source})"
+
+    def to_json(self) -> dict:
+        return {"unknown": str(self.reason), "source": self.source, "detail": self.detail}
+
+
+def is_unread(value: object) -> bool:
+    return isinstance(value, Unread)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def command_key(argv: Iterable[str]) -> str:
+    return " ".join(argv)
+
+
+def _unread_for_oserror(exc: OSError, path: str) -> Unread:
+    reason = _reason_for_oserror(exc)
+    # "No such file" and "Permission denied" add nothing to the reason; EINVAL and the like do.
+    detail = (exc.strerror or str(exc)) if reason is Reason.UNSUPPORTED else ""
+    return Unread(reason, path, detail)
+
+
+def _reason_for_oserror(exc: OSError) -> Reason:
+    if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return Reason.MISSING
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return Reason.DENIED
+    # sysfs answers EINVAL, ENODEV, EOPNOTSUPP, EIO for attributes a driver lacks.
+    return Reason.UNSUPPORTED
+
+
+def _norm(path: str) -> str:
+    """'/proc//cmdline' and 'proc/cmdline' both become '/proc/cmdline'."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+@dataclass
+class Recorder:
+    """What probes touched on a live host: the list a snapshot captures."""
+
+    files: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)
+    links: set[str] = field(default_factory=set)
+    commands: dict[str, CommandResult] = field(default_factory=dict)
+
+
+class Host:
+    """Base class: reads by absolute host path ('/proc/cmdline')."""
+
+    is_live: bool = False
+    source: str = ""
+
+    # ---- primitives, implemented by subclasses -------------------------------------
+    def _read_bytes(self, path: str) -> bytes:  # raises OSError
+        raise NotImplementedError
+
+    def _listdir(self, path: str) -> list[str]:  # raises OSError
+        raise NotImplementedError
+
+    def _readlink(self, path: str) -> str:  # raises OSError
+        raise NotImplementedError
+
+    def _isdir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def run(self, argv: list[str] | tuple[str, ...], timeout: float = 10.0) -> CommandResult | Unread:
+        raise NotImplementedError
+
+    # ---- public API -------------------------------------------------------------------
+    @property
+    def meta(self) -> dict:
+        return {}
+
+    def read(self, path: str) -> str | Unread:
+        """The text of a file, stripped of its trailing newline, or why not."""
+        path = _norm(path)
+        try:
+            data = self._read_bytes(path)
+        except OSError as exc:
+            return _unread_for_oserror(exc, path)
+        except HostError as exc:
+            return Unread(Reason.MALFORMED, path, str(exc))
+        text = data.decode("utf-8", errors="replace")
+        return text[:-1] if text.endswith("\n") else text
+
+    def read_value(self, path: str, parse: Callable[[str], T]) -> T | Unread:
+        """Read and parse; a parser's ValueError becomes ``malformed`` naming the path."""
+        text = self.read(path)
+        if isinstance(text, Unread):
+            return text
+        try:
+            return parse(text)
+        except (ValueError, IndexError, KeyError) as exc:
+            return Unread(Reason.MALFORMED, _norm(path), f"{_norm(path)}: {exc}")
+
+    def listdir(self, path: str) -> list[str] | Unread:
+        """Sorted names in a directory, or why not."""
+        path = _norm(path)
+        try:
+            return sorted(self._listdir(path))
+        except OSError as exc:
+            return _unread_for_oserror(exc, path)
+        except HostError as exc:
+            return Unread(Reason.MALFORMED, path, str(exc))
+
+    def readlink(self, path: str) -> str | Unread:
+        path = _norm(path)
+        try:
+            return self._readlink(path)
+        except OSError as exc:
+            return _unread_for_oserror(exc, path)
+        except HostError as exc:
+            return Unread(Reason.MALFORMED, path, str(exc))
+
+    def exists(self, path: str) -> bool:
+        path = _norm(path)
+        try:
+            self._isdir(path) or self._read_probe(path)
+            return True
+        except (OSError, HostError):
+            return False
+
+    def isdir(self, path: str) -> bool:
+        try:
+            return self._isdir(_norm(path))
+        except (OSError, HostError):
+            return False
+
+    def _read_probe(self, path: str) -> None:
+        self._read_bytes(path)
+
+    def describe(self) -> str:
+        return self.source
+
+
+# ------------------------------------------------------------------------------------------
+# Live host
+
+
+class LiveHost(Host):
+    """The machine this process runs on. Reads only; commands run with LC_ALL=C."""
+
+    is_live = True
+
+    def __init__(self, root: str = "/", recorder: Recorder | None = None):
+        self.root = root
+        self.source = "live"
+        self.recorder = recorder
+
+    def _p(self, path: str) -> str:
+        return path if self.root == "/" else os.path.join(self.root, path.lstrip("/"))
+
+    def _read_bytes(self, path: str) -> bytes:
+        if self.recorder is not None:
+            self.recorder.files.add(path)
+        with open(self._p(path), "rb") as fh:
+            return fh.read(MAX_READ_BYTES)
+
+    def _listdir(self, path: str) -> list[str]:
+        if self.recorder is not None:
+            self.recorder.dirs.add(path)
+        return os.listdir(self._p(path))
+
+    def _readlink(self, path: str) -> str:
+        if self.recorder is not None:
+            self.recorder.links.add(path)
+        return os.readlink(self._p(path))
+
+    def _isdir(self, path: str) -> bool:
+        if self.recorder is not None:
+            self.recorder.dirs.add(path)
+        return os.path.isdir(self._p(path))
+
+    def _read_probe(self, path: str) -> None:
+        if self.recorder is not None:
+            self.recorder.files.add(path)
+        if not os.path.exists(self._p(path)):
+            raise FileNotFoundError(errno.ENOENT, "No such file", path)
+
+    def run(self, argv, timeout: float = 10.0) -> CommandResult | Unread:
+        argv = tuple(argv)
+        key = command_key(argv)
+        if shutil.which(argv[0]) is None:
+            result: CommandResult | Unread = Unread(Reason.UNSUPPORTED, key, f"{argv[0]} is not installed")
+        else:
+            env = dict(os.environ, LC_ALL="C", LANG="C")
+            try:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                      env=env, stdin=subprocess.DEVNULL, errors="replace")
+                result = CommandResult(argv, proc.returncode, proc.stdout, proc.stderr)
+            except subprocess.TimeoutExpired:
+                result = Unread(Reason.UNSUPPORTED, key, f"{argv[0]} did not answer within {timeout:g} s")
+            except OSError as exc:
+                result = Unread(_reason_for_oserror(exc), key, str(exc))
+        if self.recorder is not None and isinstance(result, CommandResult):
+            self.recorder.commands[key] = result
+        return result
+
+
+# ------------------------------------------------------------------------------------------
+# Snapshots
+
+
+class _Tree:
+    """A read-only file tree with chroot-style symlink resolution."""
+
+    def lstat_kind(self, rel: str) -> str | None:  # 'file' | 'dir' | 'link' | None
+        raise NotImplementedError
+
+    def raw_readlink(self, rel: str) -> str:
+        raise NotImplementedError
+
+    def raw_read(self, rel: str) -> bytes:
+        raise NotImplementedError
+
+    def raw_listdir(self, rel: str) -> list[str]:
+        raise NotImplementedError
+
+    def resolve(self, path: str, follow_last: bool = True) -> str:
+        """Resolve '/a/b/c' to a link-free relative path 'a/b/c' inside the tree."""
+        todo = [p for p in path.split("/") if p]
+        done: list[str] = []
+        hops = 0
+        while todo:
+            part = todo.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                if not done:
+                    raise HostError(f"{path}: a link climbs out of the snapshot")
+                done.pop()
+                continue
+            cand = "/".join(done + [part])
+            kind = self.lstat_kind(cand)
+            if kind is None:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+            if kind == "link" and (todo or follow_last):
+                hops += 1
+                if hops > 40:
+                    raise OSError(errno.ELOOP, "Too many levels of symbolic links", path)
+                target = self.raw_readlink(cand)
+                if target.startswith("/"):
+                    done = []
+                todo = [p for p in target.split("/") if p] + todo
+                continue
+            done.append(part)
+        return "/".join(done)
+
+
+class _DirTree(_Tree):
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _abs(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else str(self.root)
+
+    def lstat_kind(self, rel: str) -> str | None:
+        try:
+            st = os.lstat(self._abs(rel))
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return "link"
+        if stat.S_ISDIR(st.st_mode):
+            return "dir"
+        return "file"
+
+    def raw_readlink(self, rel: str) -> str:
+        return os.readlink(self._abs(rel))
+
+    def raw_read(self, rel: str) -> bytes:
+        full = self._abs(rel)
+        if os.path.isdir(full):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+        # O_NOFOLLOW: the path is already resolved; a link swapped in meanwhile is refused.
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(MAX_READ_BYTES)
+
+    def raw_listdir(self, rel: str) -> list[str]:
+        return os.listdir(self._abs(rel))
+
+
+class _MemTree(_Tree):
+    """A tree held in memory, read from a .tar.gz snapshot."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.links: dict[str, str] = {}
+        self.dirs: set[str] = {""}
+        self.children: dict[str, set[str]] = {"": set()}
+
+    def _add_parents(self, rel: str) -> None:
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            parent = "/".join(parts[:i])
+            child = parts[i]
+            self.children.setdefault(parent, set()).add(child)
+            if i < len(parts) - 1:
+                sub = "/".join(parts[: i + 1])
+                self.dirs.add(sub)
+                self.children.setdefault(sub, set())
+
+    def add_file(self, rel: str, data: bytes) -> None:
+        self._add_parents(rel)
+        self.files[rel] = data
+
+    def add_dir(self, rel: str) -> None:
+        self._add_parents(rel)
+        self.dirs.add(rel)
+        self.children.setdefault(rel, set())
+
+    def add_link(self, rel: str, target: str) -> None:
+        self._add_parents(rel)
+        self.links[rel] = target
+
+    def lstat_kind(self, rel: str) -> str | None:
+        if rel in self.links:
+            return "link"
+        if rel in self.dirs:
+            return "dir"
+        if rel in self.files:
+            return "file"
+        return None
+
+    def raw_readlink(self, rel: str) -> str:
+        return self.links[rel]
+
+    def raw_read(self, rel: str) -> bytes:
+        if rel in self.dirs:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+        return self.files[rel]
+
+    def raw_listdir(self, rel: str) -> list[str]:
+        if rel not in self.dirs:
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", rel)
+        return list(self.children.get(rel, ()))
+
+
+class SnapshotHost(Host):
+    """A captured host: a directory or a .tar.gz. Commands replay what was recorded."""
+
+    is_live = False
+
+    def __init__(self, tree: _Tree, source: str):
+        self._tree = tree
+        self.source = source
+        self._meta: dict | None = None
+        self._commands: dict | None = None
+
+    def _read_bytes(self, path: str) -> bytes:
+        return self._tree.raw_read(self._tree.resolve(path))
+
+    def _listdir(self, path: str) -> list[str]:
+        rel = self._tree.resolve(path)
+        if self._tree.lstat_kind(rel) != "dir" and rel != "":
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+        names = self._tree.raw_listdir(rel)
+        if rel == "":
+            names = [n for n in names if n != META_DIR]
+        return names
+
+    def _readlink(self, path: str) -> str:
+        rel = self._tree.resolve(path, follow_last=False)
+        if self._tree.lstat_kind(rel) != "link":
+            raise OSError(errno.EINVAL, "Not a symbolic link", path)
+        return self._tree.raw_readlink(rel)
+
+    def _isdir(self, path: str) -> bool:
+        rel = self._tree.resolve(path)
+        return rel == "" or self._tree.lstat_kind(rel) == "dir"
+
+    def _meta_json(self, rel: str) -> dict:
+        try:
+            data = self._tree.raw_read(rel)
+        except (OSError, KeyError):
+            return {}
+        try:
+            value = json.loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HostError(f"{self.source}: {rel} is not valid JSON ({exc})") from None
+        if not isinstance(value, dict):
+            raise HostError(f"{self.source}: {rel} is not a JSON object")
+        return value
+
+    @property
+    def meta(self) -> dict:
+        if self._meta is None:
+            self._meta = self._meta_json(META_FILE)
+        return self._meta
+
+    @property
+    def commands(self) -> dict:
+        if self._commands is None:
+            self._commands = self._meta_json(COMMANDS_FILE)
+        return self._commands
+
+    def run(self, argv, timeout: float = 10.0) -> CommandResult | Unread:
+        key = command_key(argv)
+        rec = self.commands.get(key)
+        if rec is None:
+            return Unread(Reason.MISSING, key, "command output not recorded in this snapshot")
+        if isinstance(rec, dict) and rec.get("unavailable"):
+            return Unread(Reason.UNSUPPORTED, key, str(rec["unavailable"]))
+        try:
+            return CommandResult(tuple(argv), int(rec["returncode"]), str(rec["stdout"]), str(rec.get("stderr", "")))
+        except (KeyError, TypeError, ValueError):
+            return Unread(Reason.MALFORMED, key, "recorded command output is damaged")
+
+
+def _load_archive(path: Path) -> _MemTree:
+    tree = _MemTree()
+    try:
+        if path.stat().st_size > MAX_ARCHIVE_BYTES:
+            raise HostError(f"{path}: archive larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
+        with tarfile.open(path, "r:gz") as tar:
+            total = 0
+            for member in tar:
+                name = member.name
+                while name.startswith("./"):
+                    name = name[2:]
+                rel = posixpath.normpath(name) if name else "."
+                if rel in (".", ""):
+                    continue
+                if name.startswith("/") or rel == ".." or rel.startswith("../"):
+                    raise HostError(f"{path}: unsafe entry {name!r} leaves the snapshot")
+                if member.issym():
+                    target = member.linkname
+                    if not target.startswith("/"):
+                        joined = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+                        if joined == ".." or joined.startswith("../"):
+                            raise HostError(f"{path}: link {name!r} -> {target!r} points outside the snapshot")
+                    tree.add_link(rel, target)
+                elif member.isdir():
+                    tree.add_dir(rel)
+                elif member.isfile():
+                    total += member.size
+                    if total > MAX_ARCHIVE_BYTES:
+                        raise HostError(f"{path}: archive unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB")
+                    fh = tar.extractfile(member)
+                    tree.add_file(rel, fh.read() if fh else b"")
+                elif member.islnk():
+                    raise HostError(f"{path}: hard link entry {name!r} is not allowed in a snapshot")
+                # devices and fifos carry no data a probe reads: skipped.
+    except HostError:
+        raise
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise HostError(f"{path}: not a readable .tar.gz snapshot ({exc.__class__.__name__}: {exc})") from None
+    # An archive whose entries sit under one folder ('myhost/proc/...') is rooted there.
+    tops = tree.children.get("", set())
+    if len(tops) == 1 and not (tops & set(SNAPSHOT_TOPS)):
+        (only,) = tops
+        if only in tree.dirs:
+            tree = _reroot(tree, only)
+    return tree
+
+
+def _reroot(tree: _MemTree, top: str) -> _MemTree:
+    new = _MemTree()
+    cut = len(top) + 1
+    for rel in tree.dirs:
+        if rel.startswith(top + "/"):
+            new.add_dir(rel[cut:])
+    for rel, data in tree.files.items():
+        new.add_file(rel[cut:], data)
+    for rel, target in tree.links.items():
+        new.add_link(rel[cut:], target)
+    return new
+
+
+def _looks_like_snapshot(names: Iterable[str]) -> bool:
+    names = set(names)
+    return bool(names & (set(SNAPSHOT_TOPS) | {META_DIR}))
+
+
+def open_host(spec: str | os.PathLike | None = None) -> Host:
+    """The live host for None, '' or 'live'; otherwise a snapshot directory or .tar.gz."""
+    if spec is None or str(spec) in ("", "live", "/"):
+        return LiveHost()
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise HostError(f"{path}: no such snapshot (expected a directory or a .tar.gz)")
+    if path.is_dir():
+        try:
+            names = os.listdir(path)
+        except OSError as exc:
+            raise HostError(f"{path}: cannot read snapshot directory ({exc.strerror})") from None
+        if not _looks_like_snapshot(names):
+            raise HostError(
+                f"{path}: not a snapshot (no proc/, sys/, etc/, dev/ or hftinfra/ inside)")
+        host = SnapshotHost(_DirTree(path.resolve()), str(path))
+    elif path.name.endswith((".tar.gz", ".tgz")):
+        tree = _load_archive(path)
+        if not _looks_like_snapshot(tree.children.get("", ())):
+            raise HostError(f"{path}: archive holds no proc/, sys/, etc/, dev/ or hftinfra/ tree")
+        host = SnapshotHost(tree, str(path))
+    else:
+        raise HostError(f"{path}: not a snapshot (expected a directory or a .tar.gz)")
+    host.meta  # damaged metadata is an error at open, not later
+    host.commands
+    return host
+
+
+def host_from_env(var: str = "HFTINFRA_HOST") -> Host:
+    return open_host(os.environ.get(var) or None)
+
+
+def read_bytes_of(host: Host, path: str) -> bytes | Unread:
+    """Raw bytes (for snapshot capture)."""
+    try:
+        return host._read_bytes(_norm(path))
+    except OSError as exc:
+        return _unread_for_oserror(exc, path)
+
+
+__all__ = [
+    "CommandResult", "Host", "HostError", "LiveHost", "Reason", "Recorder", "SnapshotHost",
+    "Unread", "host_from_env", "is_unread", "open_host",
+]
