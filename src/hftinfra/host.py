@@ -111,6 +111,20 @@ def _reason_for_oserror(exc: OSError) -> Reason:
     return Reason.UNSUPPORTED
 
 
+def _read_capped(fh) -> bytes:
+    # Small reads: /proc/sys handlers allocate the whole requested size (a single 8 MiB
+    # read of /proc/sys/kernel/hostname fails with ENOMEM).
+    chunks: list[bytes] = []
+    total = 0
+    while total < MAX_READ_BYTES:
+        chunk = fh.read(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 def _norm(path: str) -> str:
     """'/proc//cmdline' and 'proc/cmdline' both become '/proc/cmdline'."""
     return posixpath.normpath("/" + path.lstrip("/"))
@@ -235,8 +249,8 @@ class LiveHost(Host):
     def _read_bytes(self, path: str) -> bytes:
         if self.recorder is not None:
             self.recorder.files.add(path)
-        with open(self._p(path), "rb") as fh:
-            return fh.read(MAX_READ_BYTES)
+        with open(self._p(path), "rb", buffering=0) as fh:
+            return _read_capped(fh)
 
     def _listdir(self, path: str) -> list[str]:
         if self.recorder is not None:
@@ -358,8 +372,8 @@ class _DirTree(_Tree):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
         # O_NOFOLLOW: the path is already resolved; a link swapped in meanwhile is refused.
         fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as fh:
-            return fh.read(MAX_READ_BYTES)
+        with os.fdopen(fd, "rb", buffering=0) as fh:
+            return _read_capped(fh)
 
     def raw_listdir(self, rel: str) -> list[str]:
         return os.listdir(self._abs(rel))
