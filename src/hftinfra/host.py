@@ -34,6 +34,9 @@ T = TypeVar("T")
 META_DIR = "hftinfra"
 META_FILE = f"{META_DIR}/meta.json"
 COMMANDS_FILE = f"{META_DIR}/commands.json"
+# {host path: {"reason": "denied", "detail": "..."}}: reads that failed at capture time, so a
+# snapshot replays 'denied' or 'unsupported' rather than 'missing'.
+UNREAD_FILE = f"{META_DIR}/unread.json"
 SNAPSHOT_TOPS = ("proc", "sys", "etc", "dev")
 # Largest single file read from a host; sysfs and procfs files are far smaller, a bigger
 # one in a snapshot is damage (or a trap) rather than data.
@@ -167,15 +170,27 @@ class Host:
     def meta(self) -> dict:
         return {}
 
-    def read(self, path: str) -> str | Unread:
-        """The text of a file, stripped of its trailing newline, or why not."""
+    def read_bytes(self, path: str) -> bytes | Unread:
+        """The raw bytes of a file (``/proc/config.gz``), or why not."""
         path = _norm(path)
+        recorded = self._recorded_unread(path)
+        if recorded is not None:
+            return recorded
         try:
-            data = self._read_bytes(path)
+            return self._read_bytes(path)
         except OSError as exc:
             return _unread_for_oserror(exc, path)
         except HostError as exc:
             return Unread(Reason.MALFORMED, path, str(exc))
+
+    def _recorded_unread(self, path: str) -> Unread | None:
+        return None
+
+    def read(self, path: str) -> str | Unread:
+        """The text of a file, stripped of its trailing newline, or why not."""
+        data = self.read_bytes(path)
+        if isinstance(data, Unread):
+            return data
         text = data.decode("utf-8", errors="replace")
         return text[:-1] if text.endswith("\n") else text
 
@@ -445,6 +460,18 @@ class SnapshotHost(Host):
         self.source = source
         self._meta: dict | None = None
         self._commands: dict | None = None
+        self._unread: dict | None = None
+
+    def _recorded_unread(self, path: str) -> Unread | None:
+        if self._unread is None:
+            self._unread = self._meta_json(UNREAD_FILE)
+        rec = self._unread.get(path)
+        if not isinstance(rec, dict):
+            return None
+        try:
+            return Unread(Reason(rec.get("reason")), path, str(rec.get("detail", "")))
+        except ValueError:
+            return Unread(Reason.MALFORMED, path, "damaged entry in hftinfra/unread.json")
 
     def _read_bytes(self, path: str) -> bytes:
         return self._tree.raw_read(self._tree.resolve(path))
@@ -596,19 +623,12 @@ def open_host(spec: str | os.PathLike | None = None) -> Host:
         raise HostError(f"{path}: not a snapshot (expected a directory or a .tar.gz)")
     host.meta  # damaged metadata is an error at open, not later
     host.commands
+    host._recorded_unread("/")
     return host
 
 
 def host_from_env(var: str = "HFTINFRA_HOST") -> Host:
     return open_host(os.environ.get(var) or None)
-
-
-def read_bytes_of(host: Host, path: str) -> bytes | Unread:
-    """Raw bytes (for snapshot capture)."""
-    try:
-        return host._read_bytes(_norm(path))
-    except OSError as exc:
-        return _unread_for_oserror(exc, path)
 
 
 __all__ = [
