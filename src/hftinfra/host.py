@@ -128,6 +128,16 @@ def _read_capped(fh) -> bytes:
     return b"".join(chunks)
 
 
+def _kind_of_mode(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "other"  # device, fifo, socket
+
+
 def _norm(path: str) -> str:
     """'/proc//cmdline' and 'proc/cmdline' both become '/proc/cmdline'."""
     return posixpath.normpath("/" + path.lstrip("/"))
@@ -207,6 +217,9 @@ class Host:
     def listdir(self, path: str) -> list[str] | Unread:
         """Sorted names in a directory, or why not."""
         path = _norm(path)
+        recorded = self._recorded_unread(path)
+        if recorded is not None:
+            return recorded
         try:
             return sorted(self._listdir(path))
         except OSError as exc:
@@ -216,6 +229,9 @@ class Host:
 
     def readlink(self, path: str) -> str | Unread:
         path = _norm(path)
+        recorded = self._recorded_unread(path)
+        if recorded is not None:
+            return recorded
         try:
             return self._readlink(path)
         except OSError as exc:
@@ -225,6 +241,10 @@ class Host:
 
     def exists(self, path: str) -> bool:
         path = _norm(path)
+        recorded = self._recorded_unread(path)
+        if recorded is not None:
+            # Denied or unsupported at capture time means the file was there.
+            return recorded.reason is not Reason.MISSING
         try:
             self._isdir(path) or self._read_probe(path)
             return True
@@ -287,6 +307,17 @@ class LiveHost(Host):
             self.recorder.files.add(path)
         if not os.path.exists(self._p(path)):
             raise FileNotFoundError(errno.ENOENT, "No such file", path)
+
+    def _lkind(self, path: str) -> str | None:
+        """What a link-free path is, without following a final link (for the snapshot writer)."""
+        try:
+            st = os.lstat(self._p(path))
+        except OSError:
+            return None
+        return _kind_of_mode(st.st_mode)
+
+    def _raw_readlink(self, path: str) -> str:
+        return os.readlink(self._p(path))
 
     def run(self, argv, timeout: float = 10.0) -> CommandResult | Unread:
         argv = tuple(argv)
@@ -372,22 +403,23 @@ class _DirTree(_Tree):
             return None
         except NotADirectoryError:
             return None
-        if stat.S_ISLNK(st.st_mode):
-            return "link"
-        if stat.S_ISDIR(st.st_mode):
-            return "dir"
-        return "file"
+        return _kind_of_mode(st.st_mode)
 
     def raw_readlink(self, rel: str) -> str:
         return os.readlink(self._abs(rel))
 
     def raw_read(self, rel: str) -> bytes:
         full = self._abs(rel)
-        if os.path.isdir(full):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
         # O_NOFOLLOW: the path is already resolved; a link swapped in meanwhile is refused.
-        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+        # O_NONBLOCK: a fifo planted in a snapshot must not hang the reader on open.
+        fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb", buffering=0) as fh:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", rel)
+            if not stat.S_ISREG(mode):
+                # A device or fifo in a snapshot is damage: /dev/zero would read forever.
+                raise HostError(f"{rel}: not a regular file in the snapshot")
             return _read_capped(fh)
 
     def raw_listdir(self, rel: str) -> list[str]:
@@ -495,9 +527,26 @@ class SnapshotHost(Host):
         rel = self._tree.resolve(path)
         return rel == "" or self._tree.lstat_kind(rel) == "dir"
 
+    def _read_probe(self, path: str) -> None:
+        self._tree.resolve(path)  # raises if absent; no need to read the bytes
+
+    def _lkind(self, path: str) -> str | None:
+        """What a link-free path is, without following a final link (for the snapshot writer)."""
+        rel = path.strip("/")
+        if rel == "":
+            return "dir"
+        try:
+            return self._tree.lstat_kind(rel)
+        except OSError:
+            return None
+
+    def _raw_readlink(self, path: str) -> str:
+        return self._tree.raw_readlink(path.strip("/"))
+
     def _meta_json(self, rel: str) -> dict:
         try:
-            data = self._tree.raw_read(rel)
+            # Resolved like any other path: 'hftinfra -> /etc' must not read the real /etc.
+            data = self._tree.raw_read(self._tree.resolve("/" + rel))
         except (OSError, KeyError):
             return {}
         try:
@@ -593,6 +642,28 @@ def _reroot(tree: _MemTree, top: str) -> _MemTree:
     return new
 
 
+def _refuse_escaping_links(root: Path) -> None:
+    """A relative link that climbs above the snapshot's root is damage (or a trap): refused
+    at open, as in an archive, rather than surfacing later as a 'malformed' value."""
+    stack = [("", str(root))]
+    while stack:
+        rel_dir, full_dir = stack.pop()
+        try:
+            entries = list(os.scandir(full_dir))
+        except OSError:
+            continue  # an unreadable folder reads as 'denied' later
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            if entry.is_symlink():
+                target = os.readlink(entry.path)
+                if not target.startswith("/"):
+                    joined = posixpath.normpath(posixpath.join(rel_dir, target))
+                    if joined == ".." or joined.startswith("../"):
+                        raise HostError(f"{root}: link {rel!r} -> {target!r} points outside the snapshot")
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append((rel, entry.path))
+
+
 def _looks_like_snapshot(names: Iterable[str]) -> bool:
     names = set(names)
     return bool(names & (set(SNAPSHOT_TOPS) | {META_DIR}))
@@ -613,6 +684,7 @@ def open_host(spec: str | os.PathLike | None = None) -> Host:
         if not _looks_like_snapshot(names):
             raise HostError(
                 f"{path}: not a snapshot (no proc/, sys/, etc/, dev/ or hftinfra/ inside)")
+        _refuse_escaping_links(path)
         host = SnapshotHost(_DirTree(path.resolve()), str(path))
     elif path.name.endswith((".tar.gz", ".tgz")):
         tree = _load_archive(path)
