@@ -238,8 +238,12 @@ def collect(cap: CapturingHost) -> Captured:
     for path, result in sorted(cap.reads.items()):
         found = walker.resolve(path)
         if isinstance(result, Unread):
-            # 'missing' needs no entry: an absent file replays as missing by itself.
-            if result.reason is not Reason.MISSING:
+            if found is not None and found[1] == "dir":
+                # Reading a folder fails the same way everywhere (EISDIR); recording it
+                # would make the folder's listing replay as unreadable too.
+                captured.add_dir(found[0])
+            elif result.reason is not Reason.MISSING:
+                # 'missing' needs no entry: an absent file replays as missing by itself.
                 captured.unread[path] = _unread_entry(result)
             continue
         if found is None:
@@ -273,8 +277,17 @@ def collect(cap: CapturingHost) -> Captured:
 
     for path, result in sorted(cap.links_read.items()):
         if isinstance(result, Unread):
-            if result.reason is not Reason.MISSING:
-                captured.unread[path] = _unread_entry(result)
+            # readlink of a file or folder fails with EINVAL, which replays by itself;
+            # only 'denied' says something about the path.
+            if result.reason is Reason.DENIED:
+                captured.unread.setdefault(path, _unread_entry(result))
+            found = walker.resolve(path)
+            if found is not None and found[1] == "dir":
+                captured.add_dir(found[0])
+            elif found is not None and found[0]:
+                # It exists and is not a link (older kernels: cpuN/cpufreq is a folder or
+                # file): kept, empty unless some probe read it.
+                captured.add_file(found[0], b"")
             continue
         walker.resolve(path, follow_last=False)
         parent = walker.resolve(posixpath.dirname(path))
