@@ -407,3 +407,43 @@ def test_snapshot_of_the_live_host_gives_the_same_records(tmp_path):
     assert result.probe_errors == {}
     snap = open_host(write(result.captured, tmp_path / "snap"))
     assert to_jsonable(read_kernel(snap)) == to_jsonable(read_kernel(live))
+
+
+# ---- periodic work derived from the settings ---------------------------------------------
+
+
+def _rates(work):
+    return {w.name: w.per_second for w in work}
+
+
+def test_periodic_work_untuned_vs_tuned(tree):
+    from hftinfra.kernel import periodic_work
+
+    files = tuned_tree()
+    files.update({"/proc/sys/kernel/watchdog": "1", "/proc/sys/kernel/soft_watchdog": "1",
+                  "/proc/sys/kernel/nmi_watchdog": "1", "/proc/sys/vm/stat_interval": "1",
+                  "/proc/sys/kernel/watchdog_cpumask": "0-1,16-17"})
+    busy = read_kernel(tree(files))
+    assert busy.watchdogs.watchdog_cpumask == frozenset({0, 1, 16, 17})
+    assert _rates(periodic_work(busy)) == {"scheduler tick": 1000.0, "vmstat update": 1.0,
+                                           "soft-lockup hrtimer": 0.25, "NMI watchdog": 0.1}
+    # CPU 4 is outside watchdog_cpumask and in nohz_full: only the residual 1 Hz tick remains
+    assert _rates(periodic_work(busy, nohz_full=True, cpu=4)) == {
+        "scheduler tick": 1.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0, "NMI watchdog": 0.0}
+    files.update({"/proc/sys/kernel/watchdog": "0", "/proc/sys/vm/stat_interval": "10"})
+    quiet = read_kernel(tree(files))
+    assert _rates(periodic_work(quiet)) == {"scheduler tick": 1000.0, "vmstat update": 0.1,
+                                            "soft-lockup hrtimer": 0.0, "NMI watchdog": 0.0}
+
+
+def test_periodic_work_unknown_stays_unknown(tree):
+    from hftinfra.kernel import periodic_work
+
+    work = periodic_work(read_kernel(tree({"/proc/cmdline": "ro"})))
+    assert all(isinstance(w.per_second, Unread) for w in work)
+    # only the soft watchdog off, NMI on: the hrtimer still runs (it feeds the NMI check)
+    files = tuned_tree()
+    files.update({"/proc/sys/kernel/watchdog": "1", "/proc/sys/kernel/soft_watchdog": "0",
+                  "/proc/sys/kernel/nmi_watchdog": "1", "/proc/sys/kernel/watchdog_thresh": "20"})
+    rates = _rates(periodic_work(read_kernel(tree(files))))
+    assert rates["soft-lockup hrtimer"] == 0.125 and rates["NMI watchdog"] == 0.05

@@ -21,6 +21,7 @@ import gzip
 import zlib
 from dataclasses import dataclass
 
+from hftinfra.cpulist import parse_cpulist
 from hftinfra.host import Host, Reason, Unread
 from hftinfra.identity import Virtualization, detect_virtualization
 from hftinfra.parsers import (
@@ -49,6 +50,7 @@ CURRENT_CLOCKSOURCE = f"{CLOCKSOURCE_DIR}/current_clocksource"
 AVAILABLE_CLOCKSOURCE = f"{CLOCKSOURCE_DIR}/available_clocksource"
 VULNERABILITIES_DIR = "/sys/devices/system/cpu/vulnerabilities"
 MCE_IGNORE_CE = "/sys/devices/system/machinecheck/machinecheck0/ignore_ce"
+WATCHDOG_CPUMASK = "/proc/sys/kernel/watchdog_cpumask"
 
 # x86 cpuinfo flags that tell whether the TSC can serve as a clocksource
 # (arch/x86/include/asm/cpufeatures.h; Documentation/virt/kvm/x86/timekeeping.rst).
@@ -141,8 +143,10 @@ class Preemption:
 
 @dataclass(frozen=True)
 class Tick:
-    """The scheduler tick: HZ (build), tickless support (build) and the command line's
-    ``nohz=`` and ``skew_tick=`` (configured), plus ``kernel.timer_migration`` in effect."""
+    """The scheduler tick and the timers that ride on it: HZ (build), tickless support
+    (build), the command line's ``nohz=`` and ``skew_tick=`` (configured), and in effect
+    ``kernel.timer_migration`` and ``vm.stat_interval`` (seconds between per-CPU vmstat
+    updates)."""
 
     hz: int | Unread
     hz_source: str
@@ -151,7 +155,8 @@ class Tick:
     nohz: str | None | Unread
     skew_tick: str | None | Unread
     timer_migration: int | Unread
-    sources: tuple[str, ...] = (CMDLINE, sysctl_path("kernel.timer_migration"))
+    stat_interval: int | Unread
+    sources: tuple[str, ...] = (CMDLINE, sysctl_path("kernel.timer_migration"), sysctl_path("vm.stat_interval"))
 
 
 @dataclass(frozen=True)
@@ -182,10 +187,12 @@ class Watchdogs:
     soft_watchdog: int | Unread
     watchdog_thresh: int | Unread
     hung_task_timeout_secs: int | Unread
+    watchdog_cpumask: frozenset[int] | Unread
     nowatchdog: bool | Unread
     nosoftlockup: bool | Unread
     nmi_watchdog_cmdline: str | None | Unread
-    sources: tuple[str, ...] = tuple(sysctl_path(n) for n in WATCHDOG_SYSCTLS.values()) + (CMDLINE,)
+    sources: tuple[str, ...] = tuple(sysctl_path(n) for n in WATCHDOG_SYSCTLS.values()) + (
+        WATCHDOG_CPUMASK, CMDLINE)
 
 
 @dataclass(frozen=True)
@@ -260,6 +267,21 @@ class Kernel:
     mitigations: Mitigations
     machine_check: MachineCheck
     virtualization: Virtualization
+
+
+@dataclass(frozen=True)
+class PeriodicWork:
+    """One source of the kernel's own periodic work on a CPU, as the settings imply it.
+
+    ``per_second`` is derived from the settings and the kernel's documented mechanism, not
+    measured: 0.0 when the settings switch the source off, Unread when a setting could not
+    be read. ``applies_to`` says which CPUs see it."""
+
+    name: str
+    per_second: float | Unread
+    setting: str
+    applies_to: str
+    docs: str
 
 
 # ---- pure helpers -------------------------------------------------------------------------
@@ -491,6 +513,7 @@ def read_tick(host: Host, config: KernelConfig | Unread | None = None) -> Tick:
         nohz=_param(cmdline, "nohz"),
         skew_tick=_param(cmdline, "skew_tick"),
         timer_migration=read_sysctl(host, "kernel.timer_migration"),
+        stat_interval=read_sysctl(host, "vm.stat_interval"),
     )
 
 
@@ -524,6 +547,7 @@ def read_watchdogs(host: Host) -> Watchdogs:
     cmdline = _cmdline(host)
     values = {field: read_sysctl(host, name) for field, name in WATCHDOG_SYSCTLS.items()}
     return Watchdogs(**values,
+                     watchdog_cpumask=host.read_value(WATCHDOG_CPUMASK, parse_cpulist),
                      nowatchdog=_flag(cmdline, "nowatchdog"),
                      nosoftlockup=_flag(cmdline, "nosoftlockup"),
                      nmi_watchdog_cmdline=_param(cmdline, "nmi_watchdog"))
@@ -565,6 +589,87 @@ def read_virtualization(host: Host) -> Virtualization:
     return detect_virtualization(host)
 
 
+def periodic_work(kernel: Kernel, nohz_full: bool = False, cpu: int | None = None) -> tuple[PeriodicWork, ...]:
+    """The kernel's periodic interruptions of one CPU that runs a single busy task, derived
+    from ``kernel``'s settings. ``nohz_full``: the CPU is in the ``nohz_full`` set; ``cpu``:
+    its number, checked against ``kernel.watchdog_cpumask`` (whose default leaves out the
+    nohz_full CPUs, admin-guide/lockup-watchdogs.rst).
+
+    - scheduler tick: HZ per second on a busy CPU; about 1 per second on a nohz_full CPU
+      with one task (timers/no_hz.rst: the tick is not fully stopped, it runs once a second).
+    - vmstat: per-CPU statistics folded every ``vm.stat_interval`` seconds
+      (admin-guide/sysctl/vm.rst); nohz_full CPUs have it quiesced once their counters are
+      folded, so 0 there is a best case.
+    - soft-lockup hrtimer: every 2 * watchdog_thresh / 5 seconds while any lockup detector
+      is on (admin-guide/lockup-watchdogs.rst, kernel/watchdog.c).
+    - NMI watchdog: a perf NMI every ``watchdog_thresh`` seconds while ``nmi_watchdog`` is on.
+    """
+    tick: float | Unread
+    hz = kernel.tick.hz
+    if nohz_full:
+        tick = 1.0
+        tick_setting = "nohz_full CPU: residual 1 Hz tick"
+    else:
+        tick = float(hz) if isinstance(hz, int) else hz
+        tick_setting = f"CONFIG_HZ={hz}" if isinstance(hz, int) else "CONFIG_HZ unknown"
+
+    interval = kernel.tick.stat_interval
+    vmstat: float | Unread
+    if isinstance(interval, Unread):
+        vmstat = interval
+    elif nohz_full:
+        vmstat = 0.0
+    else:
+        vmstat = 1.0 / interval if interval > 0 else Unread(Reason.MALFORMED, sysctl_path("vm.stat_interval"),
+                                                           f"vm.stat_interval = {interval}")
+
+    w = kernel.watchdogs
+    hrtimer: float | Unread
+    nmi: float | Unread
+    thresh = w.watchdog_thresh
+    mask = w.watchdog_cpumask
+    outside_mask = (cpu is not None and isinstance(mask, frozenset) and cpu not in mask) or (
+        nohz_full and cpu is None and isinstance(mask, Unread))
+    if outside_mask:
+        hrtimer = nmi = 0.0
+    elif isinstance(w.watchdog, Unread):
+        hrtimer = nmi = w.watchdog
+    elif w.watchdog == 0:
+        hrtimer = nmi = 0.0
+    elif isinstance(thresh, Unread):
+        hrtimer = nmi = thresh
+    elif thresh <= 0:
+        # watchdog_thresh=0 turns both detectors off (admin-guide/sysctl/kernel.rst).
+        hrtimer = nmi = 0.0
+    else:
+        soft = w.soft_watchdog
+        hard = w.nmi_watchdog
+        if isinstance(soft, Unread) and isinstance(hard, Unread):
+            hrtimer = soft
+        elif soft == 1 or hard == 1:
+            hrtimer = 5.0 / (2.0 * thresh)
+        else:
+            hrtimer = 0.0
+        nmi = hard if isinstance(hard, Unread) else (1.0 / thresh if hard == 1 else 0.0)
+    on = "on" if w.watchdog == 1 else "off" if w.watchdog == 0 else "unknown"
+    return (
+        PeriodicWork("scheduler tick", tick, tick_setting,
+                     "nohz_full CPU with one task" if nohz_full else "every CPU running a task",
+                     "Documentation/timers/no_hz.rst"),
+        PeriodicWork("vmstat update", vmstat, f"vm.stat_interval={interval}",
+                     "nohz_full CPU (quiesced)" if nohz_full else "CPUs whose counters changed",
+                     "Documentation/admin-guide/sysctl/vm.rst"),
+        PeriodicWork("soft-lockup hrtimer", hrtimer,
+                     f"kernel.watchdog={w.watchdog} soft_watchdog={w.soft_watchdog} watchdog_thresh={thresh}",
+                     f"CPUs in kernel.watchdog_cpumask (watchdog {on})"
+                     + (", which leaves this CPU out" if outside_mask else ""),
+                     "Documentation/admin-guide/lockup-watchdogs.rst"),
+        PeriodicWork("NMI watchdog", nmi, f"kernel.nmi_watchdog={w.nmi_watchdog} watchdog_thresh={thresh}",
+                     "CPUs in kernel.watchdog_cpumask" + (", which leaves this CPU out" if outside_mask else ""),
+                     "Documentation/admin-guide/lockup-watchdogs.rst"),
+    )
+
+
 def read_kernel(host: Host) -> Kernel:
     config = read_kernel_config(host)
     return Kernel(
@@ -584,9 +689,9 @@ def read_kernel(host: Host) -> Kernel:
 __all__ = [
     "AVAILABLE_CLOCKSOURCE", "CONFIG_GZ", "CURRENT_CLOCKSOURCE", "DEBUG_PREEMPT", "MCE_IGNORE_CE",
     "PREEMPT_MODES", "REALTIME", "TSC_FLAGS", "VULNERABILITIES_DIR", "Clocksource", "Kernel",
-    "KernelBuild", "KernelConfig", "KernelVersion", "MachineCheck", "Mitigations", "Preemption",
+    "KernelBuild", "KernelConfig", "KernelVersion", "MachineCheck", "Mitigations", "PeriodicWork", "Preemption",
     "RtThrottling", "Tick", "Vulnerability", "Watchdogs", "decompress_config", "kconfig_preempt_model",
     "read_clocksource", "read_kernel", "read_kernel_build", "read_kernel_config", "read_kernel_version",
-    "read_machine_check", "read_mitigations", "read_preemption", "read_rt_throttling", "read_sysctl",
+    "periodic_work", "read_machine_check", "read_mitigations", "read_preemption", "read_rt_throttling", "read_sysctl",
     "read_tick", "read_virtualization", "read_watchdogs", "version_flags",
 ]

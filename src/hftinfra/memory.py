@@ -163,7 +163,7 @@ class Hugepages:
 
 
 @dataclass(frozen=True)
-class NumaNode:
+class NodeMemory:
     node: int
     cpus: frozenset[int] | Unread
     mem_total_kb: int | Unread
@@ -177,7 +177,7 @@ class NumaMemory:
     """Memory per NUMA node and in total. ``nodes`` is Unread on a kernel without NUMA
     support (no ``/sys/devices/system/node``)."""
 
-    nodes: tuple[NumaNode, ...] | Unread
+    nodes: tuple[NodeMemory, ...] | Unread
     mem_total_kb: int | Unread
     mem_free_kb: int | Unread
     mem_available_kb: int | Unread
@@ -457,7 +457,7 @@ def read_hugepages(host: Host) -> Hugepages:
 def read_numa(host: Host) -> NumaMemory:
     meminfo = _meminfo(host)
     node_ids = _node_ids(host)
-    nodes: tuple[NumaNode, ...] | Unread
+    nodes: tuple[NodeMemory, ...] | Unread
     if isinstance(node_ids, Unread):
         nodes = node_ids
     else:
@@ -465,7 +465,7 @@ def read_numa(host: Host) -> NumaMemory:
         for n in node_ids:
             base = f"{NODE_DIR}/node{n}"
             info = _meminfo(host, f"{base}/meminfo")
-            built.append(NumaNode(
+            built.append(NodeMemory(
                 node=n,
                 cpus=host.read_value(f"{base}/cpulist", parse_cpulist),
                 mem_total_kb=_meminfo_field(info, "MemTotal", f"{base}/meminfo"),
@@ -532,7 +532,7 @@ def read_memory(host: Host) -> Memory:
 __all__ = [
     "HUGEPAGES_DIR", "KSM_RUN", "MEMINFO", "NODE_DIR", "SWAPS", "THP_DEFRAG", "THP_ENABLED",
     "VM_SYSCTLS", "HugepagePool", "HugepageRequest", "Hugepages", "Ksm", "Memory",
-    "MemoryBootParams", "NodeHugepages", "NumaMemory", "NumaNode", "Swap", "SwapDevice",
+    "MemoryBootParams", "NodeHugepages", "NumaMemory", "NodeMemory", "Swap", "SwapDevice",
     "TransparentHugepages", "VmSysctls", "hugepage_size_kb", "parse_distance",
     "parse_memory_cmdline", "read_hugepages", "read_ksm", "read_memory", "read_memory_cmdline",
     "read_numa", "read_swap", "read_sysctl", "read_thp", "read_vm_sysctls",
