@@ -1,0 +1,385 @@
+"""Run the checks of a profile against a host: a :class:`Report` of :class:`Finding` s.
+
+Each finding says what was seen, what was expected, why that value matters (from the
+profile), and how to fix it on this host. ``unknown`` (could not read) and ``skip`` (not
+applicable here) always carry their why; neither counts as a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hftinfra.checks import catalog
+from hftinfra.checks.base import (
+    STATUSES,
+    Check,
+    Context,
+    Obs,
+    Rule,
+    Skip,
+    Verdict,
+    compare,
+    first_unread,
+)
+from hftinfra.checks.values import ValueTypeError, show_value
+from hftinfra.host import Host, Reason, Unread, open_host
+from hftinfra.profiles import (
+    DEFAULT_PROFILE,
+    Profile,
+    ProfileError,
+    build_expectation,
+    load_profile,
+    parse_var_overrides,
+    substitute,
+    variables_in,
+)
+
+SCHEMA = "hftinfra.audit/1"
+FINDING_KEYS = ("id", "title", "area", "status", "observed", "expected", "message", "reason",
+                "sources", "fix", "docs")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's verdict. ``message`` says why this status (which CPUs differ, why it
+    could not be read, why it does not apply); ``reason`` says why the expected value
+    matters (from the profile)."""
+
+    id: str
+    title: str
+    area: str
+    status: str
+    observed: str
+    expected: str
+    message: str
+    reason: str
+    sources: tuple[str, ...]
+    fix: str | None
+    docs: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "title": self.title, "area": self.area, "status": self.status,
+                "observed": self.observed, "expected": self.expected, "message": self.message,
+                "reason": self.reason, "sources": list(self.sources), "fix": self.fix,
+                "docs": self.docs}
+
+
+@dataclass(frozen=True)
+class VariableValue:
+    name: str
+    value: Any  # normalised, or None when unset
+    origin: str  # "--var", "host: ...", "profile default", "unset: why"
+
+    def shown(self) -> str:
+        return show_value(self.value) if self.value is not None else "(unset)"
+
+
+@dataclass
+class Report:
+    host: dict
+    profile: Profile
+    variables: dict[str, VariableValue]
+    findings: list[Finding]
+    only: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+    identity: Any = field(default=None, repr=False)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        counts = {s: 0 for s in STATUSES}
+        for f in self.findings:
+            counts[f.status] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(f.status == "fail" for f in self.findings) else 0
+
+    def by_status(self, *statuses: str) -> list[Finding]:
+        return [f for f in self.findings if f.status in statuses]
+
+    def areas(self) -> list[str]:
+        seen: list[str] = []
+        for f in self.findings:
+            if f.area not in seen:
+                seen.append(f.area)
+        return seen
+
+    def filter(self, areas: Iterable[str] | None = None, statuses: Iterable[str] | None = None) -> Report:
+        areas = set(areas or ()) or None
+        statuses = set(statuses or ()) or None
+        kept = [f for f in self.findings
+                if (areas is None or f.area in areas) and (statuses is None or f.status in statuses)]
+        return Report(self.host, self.profile, self.variables, kept,
+                      tuple(sorted(areas)) if areas else self.only, self.elapsed_s, self.identity)
+
+    def finding(self, check_id: str) -> Finding:
+        for f in self.findings:
+            if f.id == check_id:
+                return f
+        raise KeyError(check_id)
+
+    # ---- views (hftinfra.report) -----------------------------------------------------------
+    def to_json(self) -> dict:
+        from hftinfra import report
+
+        return report.to_json(self)
+
+    def to_text(self, color: bool = False, width: int | None = None) -> str:
+        from hftinfra import report
+
+        return report.to_text(self, color=color, width=width)
+
+    def to_markdown(self) -> str:
+        from hftinfra import report
+
+        return report.to_markdown(self)
+
+    def fix_script(self) -> str:
+        from hftinfra import report
+
+        return report.fix_script(self)
+
+    def _repr_html_(self) -> str:
+        from hftinfra import report
+
+        return report.to_html(self)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+# ---- host facts that variables default to --------------------------------------------------
+
+
+def _online_cpus(ctx: Context) -> frozenset[int] | Unread:
+    from hftinfra.checks.common import online_cpus
+
+    return online_cpus(ctx)
+
+
+def _host_isolated(ctx: Context) -> tuple[frozenset[int] | None, str]:
+    from hftinfra.checks.common import isolation_sets
+
+    sets = isolation_sets(ctx)
+    for key, label in (("isolated", "sysfs isolated"), ("cmdline_isolcpus", "isolcpus= on the command line"),
+                       ("nohz_full", "nohz_full in effect"), ("cmdline_nohz_full", "nohz_full= on the command line")):
+        value = sets.get(key)
+        if isinstance(value, frozenset) and value:
+            return value, f"host: {label}"
+    return None, "unset: this host isolates no CPUs; pass --var isolated_cpus=LIST"
+
+
+def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any]) -> dict[str, VariableValue]:
+    out: dict[str, VariableValue] = {}
+    for name, var in profile.variables.items():
+        if name in overrides:
+            out[name] = VariableValue(name, overrides[name], "--var")
+        elif var.default_from == "host.isolated_cpus":
+            value, origin = _host_isolated(ctx)
+            out[name] = VariableValue(name, value, origin)
+        elif var.default_from == "host.online_cpus":
+            online = _online_cpus(ctx)
+            out[name] = (VariableValue(name, None, f"unset: {online}") if isinstance(online, Unread)
+                         else VariableValue(name, online, "host: online CPUs"))
+        elif var.default_from == "host.housekeeping_cpus":
+            iso = out.get("isolated_cpus")
+            online = _online_cpus(ctx)
+            if iso is None or iso.value is None:
+                out[name] = VariableValue(name, None, "unset: needs isolated_cpus")
+            elif isinstance(online, Unread):
+                out[name] = VariableValue(name, None, f"unset: {online}")
+            else:
+                out[name] = VariableValue(name, online - iso.value, "host: online CPUs minus isolated_cpus")
+        elif var.default is not None:
+            out[name] = VariableValue(name, var.default, "profile default")
+        else:
+            out[name] = VariableValue(name, None, "unset: no default; pass --var")
+        ctx.variables[name] = out[name].value
+    return out
+
+
+# ---- judging ------------------------------------------------------------------------------
+
+
+def _text_of(value: Any) -> str:
+    return show_value(value) if not isinstance(value, (set, frozenset)) or value else "none"
+
+
+def expected_text(check: Check, rule: Rule, variables: dict[str, VariableValue]) -> str:
+    def one(raw: Any) -> str:
+        names = variables_in(raw)
+        texts = {n: (variables[n].shown() if n in variables and variables[n].value is not None
+                     else f"${{{n}}} (unset)") for n in names}
+        sub = substitute(raw, texts)
+        if isinstance(sub, list):
+            return "|".join(str(s) for s in sub)
+        if isinstance(sub, bool):
+            return "on" if sub else "off"
+        return str(sub)
+
+    if isinstance(rule.expect, dict):
+        return ", ".join(f"{k}={one(v)}" for k, v in rule.expect.items())
+    return one(rule.expect)
+
+
+def _expectation(check: Check, raw: Any, variables: dict[str, VariableValue]):
+    """(expectation or None, names of unset variables it needs)."""
+    if raw is None:
+        return None, []
+    names = variables_in(raw)
+    missing = [n for n in names if n not in variables or variables[n].value is None]
+    if missing:
+        return None, missing
+    texts = {n: _text_of(variables[n].value) for n in names}
+    # An empty CPU set substitutes as 'none', which the cpuset kind reads as the empty set.
+    return build_expectation(check, substitute(raw, texts)), []
+
+
+def evaluate(check: Check, rule: Rule, ctx: Context, variables: dict[str, VariableValue]) -> Finding:
+    expected = expected_text(check, rule, variables)
+    try:
+        obs = check.observe(ctx)
+    except Exception as exc:  # one broken check must not stop the audit
+        obs = Unread(Reason.MALFORMED, check.id, f"check {check.id} failed: {exc.__class__.__name__}: {exc}")
+    try:
+        expectation, missing = _expectation(check, rule.expect, variables)
+        warn_exp, _ = _expectation(check, rule.warn, variables)
+    except ValueTypeError as exc:
+        return _finding(check, rule, "unknown", "-", expected, f"expected value unusable here: {exc}", None)
+
+    if isinstance(obs, Skip):
+        return _finding(check, rule, "skip", "-", expected, obs.why, None)
+    if isinstance(obs, Unread):
+        return _finding(check, rule, "unknown", str(obs), expected, _unread_message(obs), None)
+    if not isinstance(obs, Obs):
+        obs = Obs(obs)
+    observed = obs.display(check.kind)
+
+    verdict: Verdict | None = None
+    if check.judge is not None:
+        verdict = check.judge(ctx, obs, expectation, missing)
+    if verdict is None:
+        unread = first_unread(obs.value)
+        if unread is not None:
+            verdict = Verdict("unknown", _unread_message(unread))
+        elif missing:
+            verdict = Verdict("fail", _missing_message(missing, variables))
+        else:
+            ok, where = compare(expectation, obs.value, check)
+            if ok:
+                verdict = Verdict("pass", obs.note)
+            elif warn_exp is not None and compare(warn_exp, obs.value, check)[0]:
+                verdict = Verdict("warn", rule.warn_reason or "allowed, but risky")
+            else:
+                status = "warn" if rule.severity == "warn" else "fail"
+                detail = f"differs {where}" if where else "differs from the expected value"
+                verdict = Verdict(status, "; ".join(p for p in (detail, obs.note) if p))
+    fix = None
+    if verdict.status in ("fail", "warn") and check.fix is not None:
+        try:
+            fix = check.fix(ctx, expectation, obs)
+        except Exception as exc:  # a fix template bug leaves the finding intact
+            fix = f"# no fix generated ({exc.__class__.__name__}: {exc})"
+    return _finding(check, rule, verdict.status, observed, expected, verdict.message, fix)
+
+
+def _unread_message(u: Unread) -> str:
+    reason = str(u.reason)
+    text = {"missing": "not present on this host", "denied": "permission denied (run as root?)",
+            "unsupported": "not supported here", "malformed": "could not be parsed"}[reason]
+    detail = u.detail if u.detail and u.detail != u.source else ""
+    return f"could not read {u.source}: {text}" + (f" ({detail})" if detail else "")
+
+
+def _missing_message(missing: list[str], variables: dict[str, VariableValue]) -> str:
+    parts = []
+    for n in missing:
+        v = variables.get(n)
+        why = v.origin.removeprefix("unset: ") if v else "not declared"
+        parts.append(f"${{{n}}} is unset ({why})")
+    return "; ".join(parts)
+
+
+def _finding(check: Check, rule: Rule, status: str, observed: str, expected: str, message: str,
+             fix: str | None) -> Finding:
+    return Finding(id=check.id, title=check.title, area=check.area, status=status, observed=observed,
+                   expected=expected, message=message, reason=rule.reason, sources=rule.sources,
+                   fix=fix, docs=check.docs)
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+
+def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_PROFILE,
+              variables: dict[str, Any] | list[str] | None = None,
+              only: Iterable[str] | None = None) -> Report:
+    """Audit ``host`` (a Host, a snapshot path, or None for the live host) against a profile.
+
+    ``variables`` is ``{"isolated_cpus": "2-7"}`` or ``["isolated_cpus=2-7"]``; ``only``
+    limits the audit to some areas (``["cpu", "memory"]``).
+    """
+    t0 = time.perf_counter()
+    if not isinstance(host, Host):
+        host = open_host(host)
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    if isinstance(variables, dict):
+        pairs = [f"{k}={show_value(v) if not isinstance(v, str) else v}" for k, v in variables.items()]
+    else:
+        pairs = list(variables or [])
+    overrides = parse_var_overrides(profile, pairs)
+    checks = catalog()
+    only = tuple(only or ())
+    known_areas = sorted({c.area for c in checks.values()})
+    for area in only:
+        if area not in known_areas:
+            raise ProfileError(f"--only {area}: no such area (areas: {', '.join(known_areas)})")
+
+    ctx = Context(host)
+    values = resolve_variables(profile, ctx, overrides)
+    findings = []
+    for check in checks.values():  # catalog order: stable output
+        rule = profile.rules.get(check.id)
+        if rule is None or (only and check.area not in only):
+            continue
+        findings.append(evaluate(check, rule, ctx, values))
+
+    from hftinfra.identity import read_identity
+
+    identity = read_identity(host)
+    return Report(host=host_block(identity), profile=profile, variables=values, findings=findings,
+                  only=only, elapsed_s=time.perf_counter() - t0, identity=identity)
+
+
+def host_block(identity) -> dict:
+    """The JSON ``host`` block: source, hostname, kernel, cpus, virtualized, ..."""
+    def plain(v: Any) -> Any:
+        return None if isinstance(v, Unread) else v
+
+    virt = identity.virtualization
+    return {
+        "source": identity.source,
+        "live": identity.is_live,
+        "hostname": plain(identity.hostname),
+        "kernel": plain(identity.kernel),
+        "cpu_model": plain(identity.cpu_model),
+        "cpus": plain(identity.cpus_online),
+        "virtualized": plain(virt.detected),
+        "hypervisor": virt.kind,
+        "virtualization_evidence": virt.evidence,
+        "when": plain(identity.when),
+    }
+
+
+def area_findings(host: Host | str | None = None, area: str = "cpu",
+                  profile: Profile | str = DEFAULT_PROFILE, **kwargs) -> Report:
+    """The findings of one area, for a page's "On this host" section (renders in a notebook)."""
+    return run_audit(host, profile, only=[area], **kwargs)
+
+
+__all__ = ["FINDING_KEYS", "Finding", "Report", "SCHEMA", "VariableValue", "area_findings", "evaluate",
+           "host_block", "run_audit"]

@@ -1,0 +1,110 @@
+"""Pieces several checks share: derived CPU sets and fix-command templates.
+
+Fix templates write exact commands for the host audited: the kernel command line through
+grubby on RHEL-like systems and /etc/default/grub + update-grub on Debian-like ones (both,
+labelled, when the distribution cannot be read), sysctls as ``sysctl -w`` plus a drop-in
+file so the value survives a reboot (sysctl.d(5)).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+from hftinfra.checks.base import Context
+from hftinfra.cpulist import format_cpulist
+from hftinfra.host import Unread
+
+OS_RELEASE = "/etc/os-release"
+SYSCTL_DROPIN = "/etc/sysctl.d/90-hftinfra-{name}.conf"
+
+
+def _rec(ctx: Context, probe: str, attr: str) -> Any:
+    rec = ctx.probe(probe)
+    if isinstance(rec, Unread):
+        return rec
+    return getattr(rec, attr)
+
+
+def online_cpus(ctx: Context) -> frozenset[int] | Unread:
+    def compute():
+        # The isolation probe reads the online list too, and is far cheaper than topology.
+        iso = ctx.probe("cpu.isolation")
+        if isinstance(iso, Unread):
+            return iso
+        return iso.online
+    return ctx.cached("online_cpus", compute)
+
+
+def isolation_sets(ctx: Context) -> dict[str, Any]:
+    """The isolation record's CPU sets by name (configured ones None when absent)."""
+    def compute():
+        iso = ctx.probe("cpu.isolation")
+        if isinstance(iso, Unread):
+            return {}
+        out = {}
+        for name in ("isolated", "nohz_full", "cmdline_isolcpus", "cmdline_nohz_full", "cmdline_rcu_nocbs",
+                     "cmdline_irqaffinity"):
+            out[name] = getattr(iso, name, None)
+        return out
+    return ctx.cached("isolation_sets", compute)
+
+
+def os_family(ctx: Context) -> str:
+    """'rhel', 'debian' or 'unknown': which boot-loader tooling a fix should use."""
+    def compute():
+        text = ctx.host.read(OS_RELEASE)
+        if isinstance(text, Unread):
+            return "unknown"
+        fields = {}
+        for line in text.splitlines():
+            k, sep, v = line.partition("=")
+            if sep:
+                fields[k.strip()] = v.strip().strip('"').lower()
+        ids = {fields.get("ID", "")} | set(fields.get("ID_LIKE", "").split())
+        if ids & {"rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"}:
+            return "rhel"
+        if ids & {"debian", "ubuntu"}:
+            return "debian"
+        return "unknown"
+    return ctx.cached("os_family", compute)
+
+
+def cmdline_fix(ctx: Context, params: dict[str, str | None], note: str = "") -> str:
+    """Set kernel parameters (replacing any earlier value); takes effect at the next boot."""
+    args = " ".join(k if v is None else f"{k}={v}" for k, v in params.items())
+    family = os_family(ctx)
+    lines = [f"# kernel command line ({note or 'takes effect at the next boot'})"]
+    if family in ("rhel", "unknown"):
+        if family == "unknown":
+            lines.append("# RHEL, Fedora, Rocky, Alma:")
+        lines.append(f"grubby --update-kernel=ALL --args={shlex.quote(args)}")
+    if family in ("debian", "unknown"):
+        if family == "unknown":
+            lines.append("# Debian, Ubuntu:")
+        # Drop any earlier value of each key first (a second isolcpus= would not merge), on both
+        # GRUB_CMDLINE_LINUX and GRUB_CMDLINE_LINUX_DEFAULT; then append to GRUB_CMDLINE_LINUX.
+        drops = "; ".join(f"/^GRUB_CMDLINE_LINUX/s/([\" ]){re.escape(k)}(=[^\" ]*)?([\" ])/\\1\\3/g"
+                          for k in params)
+        append = f"s/^(GRUB_CMDLINE_LINUX=\"[^\"]*)\"/\\1 {args}\"/"
+        lines.append(f"sed -i -E {shlex.quote(drops + '; ' + append)} /etc/default/grub && update-grub")
+    lines.append("# then reboot, and audit again")
+    return "\n".join(lines)
+
+
+def sysctl_fix(name: str, value: Any) -> str:
+    dropin = SYSCTL_DROPIN.format(name=name)
+    return (f"sysctl -w {name}={value}\n"
+            f"echo '{name} = {value}' > {dropin}  # keeps it across reboots")
+
+
+def sysfs_fix(path: str, value: Any, persist: str = "") -> str:
+    line = f"echo {shlex.quote(str(value))} > {path}"
+    return line + (f"\n# {persist}" if persist else "\n# not persistent: repeat at boot (a systemd unit or tuned)")
+
+
+def cpus_text(cpus: Any) -> str:
+    if isinstance(cpus, (set, frozenset)):
+        return format_cpulist(cpus) or "(none)"
+    return str(cpus)

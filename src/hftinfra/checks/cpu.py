@@ -1,0 +1,492 @@
+"""CPU checks: partitioning (isolation, tick, RCU, IRQ and systemd affinity, workqueues,
+SMT) and power (governor, P-state floor, turbo, EPP, C-states, PM QoS)."""
+
+from __future__ import annotations
+
+from hftinfra.checks.base import Check, Obs, PerCpu, Skip, Verdict, register
+from hftinfra.checks.common import cmdline_fix, cpus_text, sysfs_fix
+from hftinfra.cpulist import format_cpulist, format_cpumask
+from hftinfra.host import Reason, Unread
+
+KP = "https://docs.kernel.org/admin-guide/kernel-parameters.html"
+CPUFREQ = "https://docs.kernel.org/admin-guide/pm/cpufreq.html"
+PSTATE = "https://docs.kernel.org/admin-guide/pm/intel_pstate.html"
+CPUIDLE = "https://docs.kernel.org/admin-guide/pm/cpuidle.html"
+CPU = "/sys/devices/system/cpu"
+
+
+def _iso(ctx):
+    return ctx.probe("cpu.isolation")
+
+
+def _var_text(ctx, name, placeholder):
+    value = ctx.variables.get(name)
+    if isinstance(value, frozenset):
+        return format_cpulist(value) or placeholder
+    return placeholder
+
+
+def _online_list(rec):
+    return sorted(rec.online) if isinstance(rec.online, frozenset) else []
+
+
+# ---- cpu.isolated -------------------------------------------------------------------------
+
+def _isolated(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    flags = iso.cmdline_isolcpus_flags
+    value = {"cpus": iso.isolated, "flags": flags if not isinstance(flags, Unread) else flags}
+    shown = None
+    if isinstance(iso.isolated, frozenset):
+        shown = f"{cpus_text(iso.isolated)} (sysfs isolated)"
+        if isinstance(iso.cmdline_isolcpus, frozenset):
+            shown += f"; isolcpus={','.join(sorted(flags or ()))},{format_cpulist(iso.cmdline_isolcpus)}"
+        elif iso.cmdline_isolcpus is None:
+            shown += "; no isolcpus= on the command line"
+    return Obs(value, shown, extra={"configured": iso.cmdline_isolcpus, "flags": flags})
+
+
+def _isolated_judge(ctx, obs, expectation, missing):
+    configured, flags = obs.extra["configured"], obs.extra["flags"]
+    effect = obs.value["cpus"]
+    if (isinstance(configured, frozenset) and configured and isinstance(effect, frozenset)
+            and isinstance(flags, frozenset) and "domain" in flags and not configured <= effect):
+        return Verdict("fail", f"configured but not in effect: isolcpus= lists {format_cpulist(configured)}, "
+                               f"sysfs isolated is {cpus_text(effect)} (not rebooted since the change, or "
+                               "the kernel rejected the list)")
+    if missing and isinstance(effect, frozenset):
+        return Verdict("fail", "no CPUs are isolated on this host (sysfs isolated is empty, no isolcpus= or "
+                               "nohz_full=); choose them with --var isolated_cpus=LIST and apply the fix")
+    return None
+
+
+def _isolated_fix(ctx, e, obs):
+    cpus = _var_text(ctx, "isolated_cpus", "<CPULIST>")
+    return cmdline_fix(ctx, {"isolcpus": f"managed_irq,domain,{cpus}"})
+
+
+register(Check(
+    id="cpu.isolated", title="Isolated CPUs (isolcpus)", area="cpu",
+    summary="CPUs taken out of the scheduler's load balancing, so only threads pinned there run "
+            "there; the managed_irq flag also steers managed device interrupts away.",
+    reads=(f"{CPU}/isolated", "/proc/cmdline"), docs=KP, kind="cpuset",
+    fields={"cpus": "cpuset", "flags": "words"}, observe=_isolated, judge=_isolated_judge, fix=_isolated_fix,
+    normalises="cpulists and hex masks to CPU sets; isolcpus flags as a set of words (an isolcpus= "
+               "without flags means domain)",
+))
+
+
+# ---- cpu.nohz_full ------------------------------------------------------------------------
+
+def _nohz_full(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    configured = iso.cmdline_nohz_full
+    effect = iso.nohz_full
+    if isinstance(effect, Unread) and effect.reason is Reason.MISSING:
+        return Obs(frozenset(), "none (kernel built without CONFIG_NO_HZ_FULL)",
+                   extra={"configured": configured, "unsupported": True})
+    shown = None
+    if isinstance(effect, frozenset):
+        shown = f"{cpus_text(effect)} (in effect)"
+        shown += (f"; nohz_full={format_cpulist(configured)}" if isinstance(configured, frozenset)
+                  else "; no nohz_full= on the command line" if configured is None else "")
+    return Obs(effect, shown, extra={"configured": configured})
+
+
+def _nohz_judge(ctx, obs, expectation, missing):
+    configured = obs.extra.get("configured")
+    effect = obs.value
+    if isinstance(configured, frozenset) and configured and isinstance(effect, frozenset) \
+            and not configured <= effect:
+        why = ("the kernel was built without CONFIG_NO_HZ_FULL" if obs.extra.get("unsupported")
+               else "not rebooted since the change, or the kernel rejected the list")
+        return Verdict("fail", f"configured but not in effect: nohz_full={format_cpulist(configured)} on the "
+                               f"command line, in effect {cpus_text(effect)} ({why})")
+    return None
+
+
+register(Check(
+    id="cpu.nohz_full", title="Adaptive ticks (nohz_full)", area="cpu",
+    summary="On nohz_full CPUs the scheduler tick stops while a single task runs, so a spinning "
+            "thread is not interrupted HZ times a second (timers/no_hz).",
+    reads=(f"{CPU}/nohz_full", "/proc/cmdline"), docs="https://docs.kernel.org/timers/no_hz.html",
+    kind="cpuset", observe=_nohz_full, judge=_nohz_judge,
+    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"nohz_full": _var_text(ctx, "isolated_cpus", "<CPULIST>")}),
+))
+
+
+# ---- cpu.rcu_nocbs ------------------------------------------------------------------------
+
+def _rcu_nocbs(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    listed = iso.cmdline_rcu_nocbs
+    if isinstance(listed, Unread):
+        return listed
+    nohz = iso.nohz_full if isinstance(iso.nohz_full, frozenset) else frozenset()
+    effective = (listed or frozenset()) | nohz
+    parts = []
+    if isinstance(listed, frozenset):
+        parts.append(f"rcu_nocbs={format_cpulist(listed)}")
+    else:
+        parts.append("no rcu_nocbs= on the command line")
+    if nohz:
+        parts.append(f"nohz_full {format_cpulist(nohz)} implies it")
+    return Obs(effective, f"{cpus_text(effective)} ({'; '.join(parts)})")
+
+
+register(Check(
+    id="cpu.rcu_nocbs", title="RCU callbacks offloaded (rcu_nocbs)", area="cpu",
+    summary="RCU callbacks of rcu_nocbs CPUs run in rcuo kthreads that can be moved to housekeeping "
+            "CPUs; nohz_full CPUs are offloaded too when the kernel has RCU_NOCB_CPU.",
+    reads=("/proc/cmdline", f"{CPU}/nohz_full"), docs=KP, kind="cpuset", observe=_rcu_nocbs,
+    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"rcu_nocbs": _var_text(ctx, "isolated_cpus", "<CPULIST>")}),
+))
+
+
+# ---- cpu.irqaffinity ----------------------------------------------------------------------
+
+def _irqaffinity(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    value = iso.cmdline_irqaffinity
+    if isinstance(value, Unread):
+        return value
+    if value is None:
+        if isinstance(iso.online, Unread):
+            return iso.online
+        return Obs(iso.online, f"all CPUs {cpus_text(iso.online)} (no irqaffinity= on the command line)")
+    return Obs(value, f"{cpus_text(value)} (irqaffinity=)")
+
+
+register(Check(
+    id="cpu.irqaffinity", title="Default IRQ affinity on housekeeping CPUs", area="cpu",
+    summary="irqaffinity= sets the default affinity of interrupts as they are set up; without it "
+            "every CPU, isolated ones included, may take device interrupts (core-api/irq).",
+    reads=("/proc/cmdline", f"{CPU}/online"), docs=KP, kind="cpuset", observe=_irqaffinity,
+    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"irqaffinity": _var_text(ctx, "housekeeping_cpus", "<CPULIST>")}),
+))
+
+
+# ---- cpu.systemd_affinity -----------------------------------------------------------------
+
+def _systemd(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    effect = iso.systemd_affinity
+    configured = iso.systemd_affinity_configured
+    where = iso.systemd_affinity_configured_in
+    note = ""
+    if isinstance(configured, frozenset):
+        note = f"CPUAffinity={format_cpulist(configured)} in {where}"
+    shown = f"{cpus_text(effect)} (PID 1)" if isinstance(effect, frozenset) else None
+    return Obs(effect, shown, note, {"configured": configured, "where": where})
+
+
+def _systemd_judge(ctx, obs, expectation, missing):
+    configured = obs.extra.get("configured")
+    effect = obs.value
+    if isinstance(configured, frozenset) and isinstance(effect, frozenset) and configured != effect:
+        return Verdict("fail", f"configured but not in effect: CPUAffinity={format_cpulist(configured)} in "
+                               f"{obs.extra.get('where')}, PID 1 runs on {cpus_text(effect)} (needs a reboot "
+                               "or `systemctl daemon-reexec`)")
+    return None
+
+
+def _systemd_fix(ctx, e, obs):
+    cpus = _var_text(ctx, "housekeeping_cpus", "<CPULIST>")
+    return ("mkdir -p /etc/systemd/system.conf.d\n"
+            f"printf '[Manager]\\nCPUAffinity={cpus.replace(',', ' ')}\\n' > "
+            "/etc/systemd/system.conf.d/90-hftinfra-affinity.conf\n"
+            "systemctl daemon-reexec  # services started from now on inherit it; reboot to move all")
+
+
+register(Check(
+    id="cpu.systemd_affinity", title="systemd (PID 1) affinity on housekeeping CPUs", area="cpu",
+    summary="Every service inherits PID 1's CPU affinity; with CPUAffinity= on the housekeeping "
+            "CPUs, daemons stay off the isolated ones (systemd-system.conf(5)).",
+    reads=("/proc/1/status", "/etc/systemd/system.conf", "/etc/systemd/system.conf.d/*.conf"),
+    docs="https://www.freedesktop.org/software/systemd/man/latest/systemd-system.conf.html",
+    kind="cpuset", observe=_systemd, judge=_systemd_judge, fix=_systemd_fix,
+))
+
+
+# ---- cpu.workqueue_mask -------------------------------------------------------------------
+
+def _workqueue(ctx):
+    iso = _iso(ctx)
+    if isinstance(iso, Unread):
+        return iso
+    return Obs(iso.workqueue_cpumask)
+
+
+def _workqueue_fix(ctx, e, obs):
+    hk = ctx.variables.get("housekeeping_cpus")
+    iso = _iso(ctx)
+    nr = max(iso.online) + 1 if not isinstance(iso, Unread) and isinstance(iso.online, frozenset) and iso.online else None
+    mask = format_cpumask(hk, nr) if isinstance(hk, frozenset) and hk else "<HEXMASK>"
+    return sysfs_fix("/sys/devices/virtual/workqueue/cpumask", mask,
+                     "not persistent: set it at boot (tuned cpu-partitioning, a systemd unit), or "
+                     "workqueue.unbound_cpus= on kernels that have it")
+
+
+register(Check(
+    id="cpu.workqueue_mask", title="Unbound workqueues on housekeeping CPUs", area="cpu",
+    summary="Unbound workqueue items (writeback, many drivers) run on any CPU in this mask "
+            "(core-api/workqueue); it should hold only housekeeping CPUs.",
+    reads=("/sys/devices/virtual/workqueue/cpumask",), docs="https://docs.kernel.org/core-api/workqueue.html",
+    kind="cpuset", observe=_workqueue, fix=_workqueue_fix,
+    normalises="the hex cpumask (comma-separated 32-bit groups) to a CPU set",
+))
+
+
+# ---- cpu.smt ------------------------------------------------------------------------------
+
+def _smt(ctx):
+    topo = ctx.probe("cpu.topology")
+    if isinstance(topo, Unread):
+        return topo
+    control = topo.smt_control if isinstance(topo.smt_control, str) else None
+    threads = topo.threads_per_core
+    active = topo.smt_active
+    if active is False or (isinstance(threads, int) and threads == 1):
+        return Obs("off", f"off ({'smt/control ' + control if control else '1 thread per core'})")
+    if isinstance(active, Unread) and isinstance(threads, Unread):
+        return active
+    isolated = ctx.variables.get("isolated_cpus")
+    if not isinstance(isolated, frozenset) or not isolated:
+        return Obs("on", f"on ({threads} threads per core), no isolated CPUs to judge")
+    shared = []
+    for cpu in sorted(isolated):
+        try:
+            siblings = topo.cpu(cpu).siblings
+        except (KeyError, IndexError, ValueError, LookupError):
+            continue
+        if isinstance(siblings, Unread):
+            return siblings
+        others = siblings - isolated - {cpu}
+        if others:
+            shared.append(f"{cpu} with {format_cpulist(others)}")
+    if shared:
+        more = f" (+{len(shared) - 4} more)" if len(shared) > 4 else ""
+        return Obs("shared-cores", f"on; isolated CPUs share a core with housekeeping: {', '.join(shared[:4])}{more}")
+    return Obs("whole-cores", f"on ({threads} threads per core); every isolated CPU's siblings are isolated too")
+
+
+def _smt_fix(ctx, e, obs):
+    return ("# either switch SMT off (all cores, at runtime and from boot):\n"
+            "echo off > /sys/devices/system/cpu/smt/control\n"
+            + cmdline_fix(ctx, {"nosmt": None}, "keeps SMT off from boot") + "\n"
+            "# or isolate whole cores: add each isolated CPU's siblings "
+            "(/sys/devices/system/cpu/cpuN/topology/thread_siblings_list) to isolated_cpus")
+
+
+register(Check(
+    id="cpu.smt", title="SMT siblings of isolated CPUs", area="cpu",
+    summary="SMT siblings share a core's execution units and caches. Either SMT is off, or every "
+            "isolated CPU's siblings are isolated too (whole cores), so no housekeeping work runs "
+            "on the same core.",
+    reads=(f"{CPU}/smt/active", f"{CPU}/smt/control", f"{CPU}/cpu*/topology/thread_siblings_list"),
+    docs="https://docs.kernel.org/admin-guide/hw-vuln/core-scheduling.html", kind="str",
+    observe=_smt, fix=_smt_fix,
+    normalises="off, whole-cores (SMT on, isolated CPUs own their cores), shared-cores, or on (no isolation)",
+))
+
+
+# ---- frequency ----------------------------------------------------------------------------
+
+def _freq(ctx):
+    f = ctx.probe("cpu.frequency")
+    if isinstance(f, Unread):
+        return f
+    if f.has_cpufreq is False:
+        return Skip("no cpufreq driver (typical of a VM): frequency is managed by the hypervisor or firmware")
+    return f
+
+
+def _governor(ctx):
+    f = _freq(ctx)
+    if isinstance(f, (Unread, Skip)):
+        return f
+    if isinstance(f.has_cpufreq, Unread):
+        return f.has_cpufreq
+    iso = _iso(ctx)
+    online = iso.online if not isinstance(iso, Unread) and isinstance(iso.online, frozenset) else None
+    values = {c.cpu: c.governor for c in f.cpus if online is None or c.cpu in online}
+    if not values:
+        return Unread(Reason.MISSING, f"{CPU}/cpufreq", "no online CPU has a cpufreq policy")
+    return Obs(PerCpu(values))
+
+
+register(Check(
+    id="cpu.governor", title="cpufreq governor", area="cpu",
+    summary="The scaling governor picks each CPU's frequency; performance keeps it at the top of "
+            "the allowed range instead of ramping after load appears (admin-guide/pm/cpufreq).",
+    reads=(f"{CPU}/cpu*/cpufreq/scaling_governor", f"{CPU}/cpufreq/policy*"), docs=CPUFREQ, kind="str",
+    observe=_governor,
+    fix=lambda ctx, e, obs: (f"for g in {CPU}/cpu*/cpufreq/scaling_governor; do echo {e.suggest()} > \"$g\"; done\n"
+                             "# not persistent: set it at boot (tuned, cpupower frequency-set -g, or "
+                             "cpufreq.default_governor= on the command line)"),
+))
+
+
+def _pstate_min(ctx):
+    f = _freq(ctx)
+    if isinstance(f, (Unread, Skip)):
+        return f
+    v = f.min_perf_pct
+    if isinstance(v, Unread) and v.reason is Reason.MISSING:
+        drivers = ", ".join(sorted(f.drivers)) or "none"
+        return Skip(f"intel_pstate is not the cpufreq driver here (driver: {drivers})")
+    return Obs(v, f"{v}%" if isinstance(v, int) else None)
+
+
+register(Check(
+    id="cpu.pstate_min_perf", title="intel_pstate minimum performance", area="cpu",
+    summary="intel_pstate's min_perf_pct is the floor of the P-state range in percent of the "
+            "maximum; at 100 the CPU cannot drop its frequency (admin-guide/pm/intel_pstate).",
+    reads=(f"{CPU}/intel_pstate/min_perf_pct",), docs=PSTATE, kind="int", observe=_pstate_min,
+    fix=lambda ctx, e, obs: sysfs_fix(f"{CPU}/intel_pstate/min_perf_pct", e.suggest()),
+))
+
+
+def _turbo(ctx):
+    f = _freq(ctx)
+    if isinstance(f, (Unread, Skip)):
+        return f
+    t = f.turbo_enabled
+    if isinstance(t, Unread) and t.reason in (Reason.MISSING, Reason.UNSUPPORTED):
+        return Skip(f"turbo is not visible to the OS here ({t.detail or t.reason})")
+    src = "intel_pstate/no_turbo" if not isinstance(f.no_turbo, Unread) else "cpufreq/boost"
+    return Obs(t, f"{'on' if t else 'off'} ({src})" if isinstance(t, bool) else None)
+
+
+def _turbo_fix(ctx, e, obs):
+    f = ctx.probe("cpu.frequency")
+    want = e.suggest() if e is not None else False
+    if not isinstance(f, Unread) and not isinstance(f.no_turbo, Unread):
+        return sysfs_fix(f"{CPU}/intel_pstate/no_turbo", 0 if want else 1)
+    return sysfs_fix(f"{CPU}/cpufreq/boost", 1 if want else 0)
+
+
+register(Check(
+    id="cpu.turbo", title="Turbo / boost", area="cpu",
+    summary="Turbo frequencies depend on temperature, power and how many cores are busy, so the "
+            "same code runs at different speeds; many latency setups fix the frequency instead.",
+    reads=(f"{CPU}/intel_pstate/no_turbo", f"{CPU}/cpufreq/boost"), docs=PSTATE, kind="bool",
+    observe=_turbo, fix=_turbo_fix,
+))
+
+
+def _epp(ctx):
+    f = _freq(ctx)
+    if isinstance(f, (Unread, Skip)):
+        return f
+    values = {c.cpu: c.epp for c in f.cpus}
+    readable = [v for v in values.values() if not (isinstance(v, Unread) and v.reason is Reason.MISSING)]
+    if not readable:
+        return Skip("no energy_performance_preference: the cpufreq driver does not use HWP/CPPC EPP")
+    return Obs(PerCpu({c: v for c, v in values.items()
+                       if not (isinstance(v, Unread) and v.reason is Reason.MISSING)}))
+
+
+register(Check(
+    id="cpu.epp", title="Energy-performance preference", area="cpu",
+    summary="With hardware-managed P-states (HWP, CPPC) the EPP hint steers how eagerly the CPU "
+            "raises its frequency; performance asks for the fastest response.",
+    reads=(f"{CPU}/cpu*/cpufreq/energy_performance_preference",), docs=PSTATE, kind="str", observe=_epp,
+    fix=lambda ctx, e, obs: (f"for p in {CPU}/cpu*/cpufreq/energy_performance_preference; "
+                             f"do echo {e.suggest()} > \"$p\"; done\n# not persistent: set it at boot (tuned)"),
+))
+
+
+# ---- idle ---------------------------------------------------------------------------------
+
+def _cstates(ctx):
+    idle = ctx.probe("cpu.idle")
+    if isinstance(idle, Unread):
+        return idle
+    if isinstance(idle.cmdline_idle, str) and idle.cmdline_idle == "poll":
+        return Obs(0, "0 us (idle=poll: CPUs never leave C0)")
+    if isinstance(idle.driver, Unread) and idle.driver.reason is Reason.MISSING \
+            or idle.driver == "none":
+        return Skip("no cpuidle driver: CPUs idle with the architecture default (HLT, C1-like)")
+    iso = _iso(ctx)
+    online = iso.online if not isinstance(iso, Unread) and isinstance(iso.online, frozenset) else None
+    qos = idle.pm_qos_latency_us if isinstance(idle.pm_qos_latency_us, int) else None
+    values = {}
+    for c in idle.cpus:
+        if online is not None and c.cpu not in online:
+            continue
+        states = c.enabled_states
+        if isinstance(states, Unread):
+            values[c.cpu] = states
+            continue
+        lats = [s.latency_us for s in states]
+        bad = [v for v in lats if isinstance(v, Unread)]
+        if bad:
+            values[c.cpu] = bad[0]
+            continue
+        # The idle governor never picks a state whose exit latency exceeds the PM QoS limit.
+        usable = [v for v in lats if qos is None or v <= qos]
+        values[c.cpu] = max(usable) if usable else 0
+    if not values:
+        return Unread(Reason.MISSING, f"{CPU}/cpu0/cpuidle", "no idle states for any online CPU")
+    per = PerCpu(values)
+    groups = per.groups()
+    if len(groups) == 1:
+        shown = f"{groups[0][0]} us on all {len(groups[0][1])} CPUs"
+    else:
+        shown = "; ".join(f"{v} us on {format_cpulist(c)}" for v, c in groups)
+    note = f"PM QoS limit {qos} us also applies" if qos is not None and qos < 2000000000 else ""
+    return Obs(per, shown, note)
+
+
+register(Check(
+    id="cpu.cstates", title="Deepest usable C-state exit latency", area="cpu",
+    summary="A CPU waking from a deep idle state needs its exit latency (tens to hundreds of us for "
+            "C6) before it runs anything; the deepest state it may enter bounds that cost "
+            "(admin-guide/pm/cpuidle).",
+    reads=(f"{CPU}/cpu*/cpuidle/state*/latency", f"{CPU}/cpu*/cpuidle/state*/disable",
+           f"{CPU}/cpuidle/current_driver", "/dev/cpu_dma_latency", "/proc/cmdline"),
+    docs=CPUIDLE, kind="int", observe=_cstates,
+    normalises="per CPU, the largest exit latency (us) among enabled states within the PM QoS limit",
+    fix=lambda ctx, e, obs: (f"# disable idle states deeper than {e.suggest()} us on every CPU:\n"
+                             f"for s in {CPU}/cpu*/cpuidle/state*; do "
+                             f"[ \"$(cat $s/latency)\" -gt {e.suggest()} ] && echo 1 > $s/disable; done\n"
+                             "# not persistent: hold /dev/cpu_dma_latency (tuned force_latency) or limit in BIOS;\n"
+                             + cmdline_fix(ctx, {"intel_idle.max_cstate": "1", "processor.max_cstate": "1"},
+                                           "Intel: limits C-states from boot")),
+))
+
+
+def _pm_qos(ctx):
+    idle = ctx.probe("cpu.idle")
+    if isinstance(idle, Unread):
+        return idle
+    v = idle.pm_qos_latency_us
+    if isinstance(v, Unread) and v.reason is Reason.MISSING:
+        return Skip("no /dev/cpu_dma_latency (kernel without CPU PM QoS)")
+    if isinstance(v, int):
+        held = "no request held (default)" if v >= 2000000000 else "a process holds this request"
+        return Obs(v, f"{v} us ({held})")
+    return Obs(v)
+
+
+register(Check(
+    id="cpu.pm_qos", title="CPU latency request (/dev/cpu_dma_latency)", area="cpu",
+    summary="While a process holds /dev/cpu_dma_latency open with a value, the idle governor avoids "
+            "states with a longer exit latency (power/pm_qos_interface); tuned's force_latency does this.",
+    reads=("/dev/cpu_dma_latency",), docs="https://docs.kernel.org/power/pm_qos_interface.html", kind="int",
+    observe=_pm_qos,
+    fix=lambda ctx, e, obs: ("# the request lasts only while the file stays open: run a holder at boot, e.g.\n"
+                             f"#   tuned (force_latency={e.suggest()}), or a small service that writes the\n"
+                             f"#   32-bit value {e.suggest()} to /dev/cpu_dma_latency and sleeps forever"),
+))
