@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scalar(value: Any) -> bool:
+    from hftinfra.host import Unread
+
+    if isinstance(value, Unread):
+        return True
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return False
     if isinstance(value, dict):
