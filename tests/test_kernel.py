@@ -73,6 +73,7 @@ def tuned_tree() -> dict:
         "/proc/sys/kernel/watchdog_thresh": "10",
         "/proc/sys/kernel/hung_task_timeout_secs": "0",
         "/proc/sys/kernel/timer_migration": "0",
+        "/proc/sys/vm/stat_interval": "10",
         "/proc/sys/kernel/sched_rt_runtime_us": "-1",
         "/proc/sys/kernel/sched_rt_period_us": "1000000",
         "/sys/devices/system/machinecheck/machinecheck0/ignore_ce": "1",
@@ -447,3 +448,36 @@ def test_periodic_work_unknown_stays_unknown(tree):
                   "/proc/sys/kernel/nmi_watchdog": "1", "/proc/sys/kernel/watchdog_thresh": "20"})
     rates = _rates(periodic_work(read_kernel(tree(files))))
     assert rates["soft-lockup hrtimer"] == 0.125 and rates["NMI watchdog"] == 0.05
+
+
+# ---- the page's figure and tables --------------------------------------------------------
+
+
+def _host(root: Path, files: dict):
+    # The `tree` fixture writes every call into one directory; two hosts in one test need two.
+    for path, text in files.items():
+        dest = root / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text + "\n")
+    return open_host(root)
+
+
+def test_work_figure_marks_off_and_unknown(tmp_path):
+    from hftinfra.viz.kernel import periodic_work_figure, settings_rows, work_rows
+
+    tuned = read_kernel(_host(tmp_path / "tuned", tuned_tree()))
+    unknown = read_kernel(_host(tmp_path / "bare", {"/proc/cmdline": "ro"}))
+    rows = work_rows([("tuned", tuned, True, 4), ("bare", unknown, False, None)])
+    assert [(r["source"], r["state"]) for r in rows if r["host"] == "bare"] == [
+        ("scheduler tick", "unknown"), ("vmstat update", "unknown"), ("soft-lockup hrtimer", "unknown"),
+        ("NMI watchdog", "unknown")]
+    # tuned: watchdog 0, nohz_full CPU: the tick at 1/s is all that remains
+    assert [(r["source"], r["state"]) for r in rows if r["host"] == "tuned"] == [
+        ("scheduler tick", "on"), ("vmstat update", "off"), ("soft-lockup hrtimer", "off"), ("NMI watchdog", "off")]
+    fig = periodic_work_figure([("tuned", tuned, True, 4), ("bare", unknown, False, None)])
+    assert list(fig.data[0].text) == ["1/s", "off", "off", "off"]
+    assert list(fig.data[1].text) == ["unknown"] * 4
+    table = dict((r[0], r[1]) for r in settings_rows(tuned))
+    assert table["preemption mode"] == "full (boot setting)"
+    assert table["RT throttling"] == "-1 of 1000000 us (throttling off)"
+    assert table["CPU vulnerabilities"] == "2 vulnerable, 2 mitigated, 1 not-affected"

@@ -349,3 +349,36 @@ def test_snapshot_of_the_live_host_gives_the_same_records(tmp_path):
     assert result.probe_errors == {}
     snap = open_host(write(result.captured, tmp_path / "snap"))
     assert _steady(to_jsonable(memory.read_memory(snap))) == _steady(to_jsonable(memory.read_memory(live)))
+
+
+# ---- the page's figure and tables --------------------------------------------------------
+
+
+def test_node_breakdown_splits_hugepages_out_of_used_memory(tree):
+    from hftinfra.viz.memory import memory_per_node_figure, node_breakdown, settings_rows
+
+    mem = read_memory(tree(two_node_tree()))
+    n0, n1 = node_breakdown(mem)
+    assert [s[0] for s in n0["segments"]] == ["other used", "free"]
+    assert n0["segments"][0][1] == 197132540 - 190118604
+    seg = {s[0]: s[1] for s in n1["segments"]}
+    assert seg == {"1 GiB hugepages in use": 2 * 1048576, "1 GiB hugepages free": 6 * 1048576,
+                   "other used": 197818556 - 185000016 - 8 * 1048576, "free": 185000016}
+    fig = memory_per_node_figure(mem)
+    assert [t.name for t in fig.data] == ["other used", "free", "1 GiB hugepages in use", "1 GiB hugepages free"]
+    assert not fig.layout.annotations
+    rows = {r[0]: r for r in settings_rows(mem)}
+    assert rows["1 GiB hugepages"][1:3] == ("8 pages, 6 free (node 1: 8)", "8 (node 0: 0, node 1: 8)")
+    assert rows["THP enabled"][1:3] == ("never", "never")
+
+
+def test_figure_says_unknown_instead_of_drawing_zero(tree):
+    from hftinfra.viz.memory import memory_per_node_figure, node_breakdown
+
+    files = {k: v for k, v in two_node_tree().items() if "/node1/hugepages/" not in k and k != f"{NODE}/node0/meminfo"}
+    mem = read_memory(tree(files))
+    n0, n1 = node_breakdown(mem)
+    assert n0["segments"] == [] and "MemTotal/MemFree" in n0["problems"][0]
+    assert "hugepages" in n1["problems"][0]
+    text = memory_per_node_figure(mem).layout.annotations[0].text
+    assert "node 0: MemTotal/MemFree: unknown (missing" in text and "node 1: hugepages: unknown (missing" in text

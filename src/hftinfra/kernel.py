@@ -364,9 +364,12 @@ def read_kernel_config(host: Host) -> KernelConfig | Unread:
         for u in tried:
             if u.reason is reason:
                 return u
-    names = " nor ".join(u.source for u in tried)
-    return Unread(Reason.MISSING, CONFIG_GZ,
-                  f"no kernel build config: neither {names} (CONFIG_IKCONFIG_PROC) is present")
+    if len(tried) == 2:
+        why = f"neither {tried[0].source} nor {CONFIG_GZ} (CONFIG_IKCONFIG_PROC) is present"
+    else:
+        why = (f"{CONFIG_GZ} is absent (CONFIG_IKCONFIG_PROC) and the release is unknown, so "
+               "/boot/config-<release> cannot be looked up")
+    return Unread(Reason.MISSING, CONFIG_GZ, f"no kernel build config: {why}")
 
 
 @probe("kernel.version")
@@ -492,8 +495,9 @@ def read_preemption(host: Host, config: KernelConfig | Unread | None = None) -> 
         source = (f"{build.source}: the boot default (no preempt= on the command line); only "
                   "debugfs shows a later change")
     else:
-        why = [str(u) for u in (current, build.preempt_model, dynamic) if isinstance(u, Unread)]
-        mode = Unread(Reason.MISSING, DEBUG_PREEMPT, "; ".join(why) or "no evidence of the mode")
+        why = [f"{u.source}: {u.reason}" for u in (current, build.preempt_model, dynamic) if isinstance(u, Unread)]
+        mode = Unread(Reason.MISSING, DEBUG_PREEMPT,
+                      "no evidence of the mode (" + "; ".join(dict.fromkeys(why)) + ")")
         source = "unknown"
     return Preemption(rt=rt, rt_evidence=rt_evidence, dynamic=dynamic, dynamic_evidence=dynamic_evidence,
                       build_model=build.preempt_model, configured=configured, current_mode=current,
