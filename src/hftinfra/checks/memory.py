@@ -232,17 +232,19 @@ def _hugepages_judge(ctx, obs, expectation, missing):
     size_exp, pages_exp = expectation.get("size_kb"), expectation.get("pages")
     candidates = {s: n for s, n in pools.items() if size_exp is None or size_exp.matches(s)}
     unread = [n for n in candidates.values() if isinstance(n, Unread)]
-    for size, total in candidates.items():
-        if isinstance(total, int) and (pages_exp is None or pages_exp.matches(total)):
-            return Verdict("pass", f"{_size(size)} pool: {total} pages")
-    if unread:
-        return Verdict("unknown", f"could not read {unread[0].source}: {unread[0].reason}")
+    # A boot request the kernel could not satisfy (fragmented or too little memory on the node)
+    # is its own failure, even when the smaller pool it did get would meet the profile.
     for size, want in obs.extra.get("requested", {}).items():
         have = pools.get(size)
         if size in candidates and isinstance(have, int) and have < want:
             return Verdict("fail", f"configured but not in effect: the command line asks for {want} x "
                                    f"{_size(size)}, the kernel reserved {have} (memory fragmented or "
                                    "too small on that node)")
+    for size, total in candidates.items():
+        if isinstance(total, int) and (pages_exp is None or pages_exp.matches(total)):
+            return Verdict("pass", f"{_size(size)} pool: {total} pages")
+    if unread:
+        return Verdict("unknown", f"could not read {unread[0].source}: {unread[0].reason}")
     if not candidates:
         return Verdict("fail", f"this kernel offers no hugepage size matching {size_exp}")
     return Verdict("fail", "no pool of the expected size holds the expected number of pages")

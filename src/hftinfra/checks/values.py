@@ -71,6 +71,10 @@ def normalize(value: Any, kind: str) -> Any:
         try:
             if text.lower() in ("", "none", "(none)"):
                 return frozenset()
+            if text.lower().startswith("0x") and "," not in text:
+                # A plain hex number of any width, as people write masks by hand.
+                bits = int(text, 16)
+                return frozenset(i for i in range(bits.bit_length()) if bits >> i & 1)
             if text.lower().startswith("0x"):
                 return parse_cpumask(text)
             if text.lower().startswith("mask:"):

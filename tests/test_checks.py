@@ -1,0 +1,430 @@
+"""Every check on a small, exactly known host: where it passes, and where it fails (warns,
+skips, or is unknown) after one precise change to that host."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hftinfra.audit import evaluate, resolve_variables, run_audit
+from hftinfra.checks import catalog
+from hftinfra.checks.base import Context
+from hftinfra.checks.values import ValueTypeError, normalize, parse_expectation
+from hftinfra.cpulist import format_cpulist, format_cpumask
+from hftinfra.host import open_host
+from hftinfra.profiles import load_profile
+
+CPU = "/sys/devices/system/cpu"
+CMDLINE = ("BOOT_IMAGE=/vmlinuz-6.1.0 root=/dev/sda1 ro isolcpus=managed_irq,domain,2-3,6-7 "
+           "nohz_full=2-3,6-7 rcu_nocbs=2-3,6-7 irqaffinity=0-1,4-5 skew_tick=1 tsc=reliable "
+           "nosoftlockup mce=ignore_ce mitigations=off transparent_hugepage=never preempt=full "
+           "default_hugepagesz=1G hugepagesz=1G hugepages=4")
+
+
+def tuned_files() -> dict:
+    """An 8-CPU, SMT-2 host (siblings n and n+4) with 2-3,6-7 isolated as whole cores,
+    tuned for the hft-isolated profile."""
+    files: dict = {
+        "/proc/cmdline": CMDLINE,
+        f"{CPU}/possible": "0-7", f"{CPU}/present": "0-7", f"{CPU}/online": "0-7", f"{CPU}/offline": "",
+        f"{CPU}/isolated": "2-3,6-7", f"{CPU}/nohz_full": "2-3,6-7", f"{CPU}/kernel_max": "8191",
+        f"{CPU}/smt/active": "1", f"{CPU}/smt/control": "on",
+        "/proc/1/status": "Name:\tsystemd\nCpus_allowed:\t33\nCpus_allowed_list:\t0-1,4-5",
+        "/etc/systemd/system.conf": "[Manager]\nCPUAffinity=0-1 4-5",
+        "/sys/devices/virtual/workqueue/cpumask": "33",
+        "/etc/os-release": 'ID=rocky\nID_LIKE="rhel centos fedora"',
+        f"{CPU}/intel_pstate/status": "active", f"{CPU}/intel_pstate/no_turbo": "1",
+        f"{CPU}/intel_pstate/min_perf_pct": "100", f"{CPU}/intel_pstate/max_perf_pct": "100",
+        f"{CPU}/cpuidle/current_driver": "intel_idle", f"{CPU}/cpuidle/current_governor": "menu",
+        "/dev/cpu_dma_latency": struct.pack("<i", 2),
+        "/proc/sys/kernel/timer_migration": "0", "/proc/sys/kernel/watchdog": "1",
+        "/proc/sys/kernel/soft_watchdog": "0", "/proc/sys/kernel/nmi_watchdog": "0",
+        "/proc/sys/kernel/watchdog_thresh": "10", "/proc/sys/kernel/hung_task_timeout_secs": "600",
+        "/proc/sys/kernel/sched_rt_runtime_us": "950000", "/proc/sys/kernel/sched_rt_period_us": "1000000",
+        "/proc/sys/kernel/version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1",
+        "/proc/sys/kernel/osrelease": "6.1.0-18-amd64", "/proc/sys/kernel/hostname": "tuned-mini",
+        "/sys/kernel/debug/sched/preempt": "none voluntary (full)",
+        "/sys/devices/system/clocksource/clocksource0/current_clocksource": "tsc",
+        "/sys/devices/system/clocksource/clocksource0/available_clocksource": "tsc hpet acpi_pm",
+        "/sys/devices/system/machinecheck/machinecheck0/ignore_ce": "1",
+        f"{CPU}/vulnerabilities/meltdown": "Not affected",
+        f"{CPU}/vulnerabilities/spectre_v2": "Vulnerable",
+        "/sys/kernel/mm/transparent_hugepage/enabled": "always madvise [never]",
+        "/sys/kernel/mm/transparent_hugepage/defrag": "always defer defer+madvise madvise [never]",
+        "/sys/kernel/mm/ksm/run": "0", "/sys/kernel/mm/ksm/pages_sharing": "0",
+        "/proc/swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority",
+        "/proc/meminfo": "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nMemAvailable: 9000000 kB\n"
+                         "SwapTotal: 0 kB\nSwapFree: 0 kB\nAnonHugePages: 0 kB\nHugepagesize: 1048576 kB",
+        "/proc/sys/vm/swappiness": "10", "/proc/sys/vm/zone_reclaim_mode": "0",
+        "/proc/sys/vm/dirty_ratio": "10", "/proc/sys/vm/dirty_background_ratio": "3",
+        "/proc/sys/vm/dirty_bytes": "0", "/proc/sys/vm/dirty_background_bytes": "0",
+        "/proc/sys/vm/stat_interval": "10", "/proc/sys/kernel/numa_balancing": "0",
+        "/sys/devices/system/node/node0/cpulist": "0-7", "/sys/devices/system/node/possible": "0",
+        "/sys/devices/system/node/online": "0",
+    }
+    for size in (2048, 1048576):
+        for base in ("/sys/kernel/mm/hugepages", "/sys/devices/system/node/node0/hugepages"):
+            d = f"{base}/hugepages-{size}kB"
+            n = "4" if size == 1048576 else "0"
+            files.update({f"{d}/nr_hugepages": n, f"{d}/free_hugepages": n, f"{d}/surplus_hugepages": "0"})
+            if base.startswith("/sys/kernel"):
+                files[f"{d}/resv_hugepages"] = "0"
+    cpuinfo = []
+    for n in range(8):
+        core = n % 4
+        base = f"{CPU}/cpu{n}"
+        files.update({
+            f"{base}/topology/thread_siblings_list": f"{core},{core + 4}",
+            f"{base}/topology/core_siblings_list": "0-7",
+            f"{base}/topology/core_id": str(core), f"{base}/topology/physical_package_id": "0",
+            f"{base}/topology/die_id": "0",
+            f"{base}/cpufreq/scaling_governor": "performance", f"{base}/cpufreq/scaling_driver": "intel_pstate",
+            f"{base}/cpufreq/energy_performance_preference": "performance",
+            f"{CPU}/cpufreq/policy{n}/scaling_governor": "performance",
+        })
+        if n:
+            files[f"{base}/online"] = "1"
+        for i, (name, lat, dis) in enumerate((("POLL", 0, 0), ("C1", 2, 0), ("C6", 170, 1))):
+            s = f"{base}/cpuidle/state{i}"
+            files.update({f"{s}/name": name, f"{s}/desc": name, f"{s}/latency": str(lat),
+                          f"{s}/residency": str(lat * 3), f"{s}/disable": str(dis), f"{s}/usage": "5",
+                          f"{s}/time": "100"})
+        cpuinfo.append(f"processor\t: {n}\nmodel name\t: Intel(R) Xeon(R) Gold 6354 CPU @ 3.00GHz\n"
+                       "flags\t\t: fpu tsc rdtscp constant_tsc nonstop_tsc tsc_deadline_timer\n")
+    files["/proc/cpuinfo"] = "\n".join(cpuinfo)
+    return files
+
+
+def write_tree(root, files: dict) -> None:
+    for key, content in files.items():
+        dest = root / key.lstrip("/")
+        if key.endswith("/"):  # an empty directory
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            dest.write_bytes(content)
+        else:
+            dest.write_text(content + "\n")
+
+
+@pytest.fixture
+def host_with(tmp_path):
+    """host_with({path: new content or None to delete}) -> a snapshot of the tuned host so changed."""
+    counter = iter(range(1000))
+
+    def make(changes: dict | None = None):
+        files = tuned_files()
+        for path, content in (changes or {}).items():
+            if content is None:
+                for key in [k for k in files if k == path or k.startswith(path.rstrip("/") + "/")]:
+                    del files[key]
+            else:
+                files[path] = content
+        root = tmp_path / f"h{next(counter)}"
+        write_tree(root, files)
+        return open_host(root)
+
+    return make
+
+
+def status_of(host, check_id: str, profile: str = "hft-isolated", variables=None):
+    report = run_audit(host, profile, variables=variables)
+    return report.finding(check_id)
+
+
+def test_every_check_passes_on_the_tuned_host(host_with):
+    report = run_audit(host_with(), "hft-isolated")
+    assert report.variables["isolated_cpus"].value == frozenset({2, 3, 6, 7})
+    assert report.variables["housekeeping_cpus"].value == frozenset({0, 1, 4, 5})
+    # mitigations=off passes; every other check, too.
+    bad = [(f.id, f.status, f.observed, f.message) for f in report.findings if f.status != "pass"]
+    assert bad == []
+    assert {f.id for f in report.findings} == set(catalog())
+    assert report.exit_code == 0
+
+
+def _percpu(path_tail: str, value: str) -> dict:
+    return {f"{CPU}/cpu{n}/{path_tail}": value for n in range(8)}
+
+
+# (check id, changes to the tuned host, expected status, a word the message or observed must hold)
+CASES = [
+    ("cpu.isolated", {f"{CPU}/isolated": ""}, "fail", "configured but not in effect"),
+    ("cpu.isolated", {"/proc/cmdline": CMDLINE.replace("managed_irq,domain,", "")}, "fail", "flags"),
+    ("cpu.isolated", {f"{CPU}/isolated": None}, "unknown", "/sys/devices/system/cpu/isolated"),
+    ("cpu.nohz_full", {f"{CPU}/nohz_full": "2-3"}, "fail", "configured but not in effect"),
+    ("cpu.nohz_full", {f"{CPU}/nohz_full": None}, "fail", "CONFIG_NO_HZ_FULL"),
+    ("cpu.rcu_nocbs", {"/proc/cmdline": CMDLINE.replace("rcu_nocbs=2-3,6-7", "rcu_nocbs=2"),
+                       f"{CPU}/nohz_full": "2-3"}, "fail", "rcu_nocbs=2"),
+    ("cpu.irqaffinity", {"/proc/cmdline": CMDLINE.replace("irqaffinity=0-1,4-5 ", "")}, "fail", "all CPUs"),
+    ("cpu.irqaffinity", {"/proc/cmdline": CMDLINE.replace("irqaffinity=0-1,4-5", "irqaffinity=0-2")},
+     "fail", "differs"),
+    ("cpu.systemd_affinity", {"/proc/1/status": "Name:\tsystemd\nCpus_allowed_list:\t0-7"}, "fail",
+     "configured but not in effect"),
+    ("cpu.systemd_affinity", {"/proc/1/status": "Name:\tsystemd\nCpus_allowed_list:\t0-7",
+                              "/etc/systemd/system.conf": "[Manager]"}, "fail", "differs"),
+    ("cpu.systemd_affinity", {"/proc/1/status": None}, "unknown", "/proc/1/status"),
+    ("cpu.workqueue_mask", {"/sys/devices/virtual/workqueue/cpumask": "ff"}, "fail", "differs"),
+    ("cpu.workqueue_mask", {"/sys/devices/virtual/workqueue/cpumask": "zz"}, "unknown", "parsed"),
+    ("cpu.smt", {f"{CPU}/cpu2/topology/thread_siblings_list": "1,2"}, "fail", "share a core"),
+    ("cpu.smt", {f"{CPU}/smt/active": "0", f"{CPU}/smt/control": "off",
+                 **{f"{CPU}/cpu{n}/topology/thread_siblings_list": str(n) for n in range(8)}}, "pass", "off"),
+    ("cpu.governor", {f"{CPU}/cpu5/cpufreq/scaling_governor": "powersave"}, "fail", "on CPUs 5"),
+    ("cpu.governor", {**{f"{CPU}/cpu{n}/cpufreq": None for n in range(8)}, f"{CPU}/cpufreq": None,
+                      f"{CPU}/cpufreq/": "", f"{CPU}/intel_pstate": None},
+     "skip", "no cpufreq driver"),
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate/min_perf_pct": "30"}, "fail", "differs"),
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None}, "skip", "intel_pstate"),
+    ("cpu.turbo", {f"{CPU}/intel_pstate/no_turbo": "0"}, "warn", "differs"),
+    ("cpu.epp", _percpu("cpufreq/energy_performance_preference", "balance_power"), "fail", "differs"),
+    ("cpu.epp", {f"{CPU}/cpu{n}/cpufreq/energy_performance_preference": None for n in range(8)}, "skip",
+     "energy_performance_preference"),
+    ("cpu.cstates", _percpu("cpuidle/state2/disable", "0") | {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)},
+     "fail", "differs"),
+    # A PM QoS request of 2 us keeps the governor out of C6 even when C6 is enabled.
+    ("cpu.cstates", _percpu("cpuidle/state2/disable", "0"), "pass", ""),
+    ("cpu.cstates", {"/proc/cmdline": CMDLINE + " idle=poll", **_percpu("cpuidle/state2/disable", "0")},
+     "pass", "idle=poll"),
+    ("cpu.pm_qos", {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)}, "warn", "no request held"),
+    ("cpu.pm_qos", {"/dev/cpu_dma_latency": None}, "skip", "cpu_dma_latency"),
+    ("kernel.skew_tick", {"/proc/cmdline": CMDLINE.replace("skew_tick=1 ", "")}, "fail", "no skew_tick"),
+    ("kernel.timer_migration", {"/proc/sys/kernel/timer_migration": "1"}, "fail", "differs"),
+    ("kernel.watchdog", {"/proc/sys/kernel/soft_watchdog": "1",
+                         "/proc/cmdline": CMDLINE.replace("nosoftlockup ", "")}, "fail", "differs"),
+    ("kernel.watchdog", {"/proc/sys/kernel/watchdog": "0", "/proc/sys/kernel/soft_watchdog": "1"}, "pass", ""),
+    ("kernel.nmi_watchdog", {"/proc/sys/kernel/nmi_watchdog": "1"}, "fail", "differs"),
+    ("kernel.nmi_watchdog", {"/proc/sys/kernel/nmi_watchdog": None}, "unknown", "nmi_watchdog"),
+    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "-1"}, "warn", "runaway"),
+    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "500000"}, "fail", "differs"),
+    ("kernel.stat_interval", {"/proc/sys/vm/stat_interval": "1"}, "fail", "differs"),
+    ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": "120"}, "fail", "differs"),
+    ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": "0"}, "pass", ""),
+    ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": None}, "skip", "hung-task"),
+    ("kernel.clocksource", {"/sys/devices/system/clocksource/clocksource0/current_clocksource": "hpet"},
+     "fail", "current"),
+    ("kernel.clocksource", {"/proc/cmdline": CMDLINE.replace("tsc=reliable ", "")}, "fail", "tsc_param"),
+    ("kernel.mce_ignore_ce", {"/sys/devices/system/machinecheck/machinecheck0/ignore_ce": "0"}, "fail",
+     "differs"),
+    ("kernel.mce_ignore_ce", {"/sys/devices/system/machinecheck": None}, "skip", "machine-check"),
+    ("kernel.mitigations", {"/proc/cmdline": CMDLINE.replace("mitigations=off ", "")}, "warn", "auto"),
+    ("kernel.preempt", {"/sys/kernel/debug/sched/preempt": "(none) voluntary full"}, "warn", "none"),
+    ("kernel.preempt", {"/sys/kernel/realtime": "1"}, "pass", "rt"),
+    ("memory.thp", {"/sys/kernel/mm/transparent_hugepage/enabled": "[always] madvise never"}, "fail",
+     "configured but not in effect"),
+    ("memory.thp", {"/sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never",
+                    "/proc/cmdline": CMDLINE.replace("transparent_hugepage=never ", "")}, "fail", "differs"),
+    ("memory.thp", {"/sys/kernel/mm/transparent_hugepage": None}, "skip", "transparent hugepages"),
+    ("memory.ksm", {"/sys/kernel/mm/ksm/run": "1"}, "fail", "running"),
+    ("memory.ksm", {"/sys/kernel/mm/ksm": None}, "skip", "KSM"),
+    ("memory.swap", {"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition\t8388604\t0\t-2"},
+     "fail", "/dev/sda2"),
+    ("memory.swappiness", {"/proc/sys/vm/swappiness": "60"}, "fail", "differs"),
+    ("memory.swappiness", {"/proc/sys/vm/swappiness": "ten"}, "unknown", "parsed"),
+    ("memory.numa_balancing", {"/proc/sys/kernel/numa_balancing": "1"}, "fail", "differs"),
+    ("memory.zone_reclaim", {"/proc/sys/vm/zone_reclaim_mode": "1"}, "fail", "differs"),
+    ("memory.dirty", {"/proc/sys/vm/dirty_ratio": "20"}, "fail", "dirty_ratio"),
+    ("memory.dirty", {"/proc/sys/vm/dirty_background_ratio": "10"}, "fail", "dirty_background_ratio"),
+    ("memory.hugepages", {"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages": "1"}, "fail",
+     "configured but not in effect"),
+    ("memory.hugepages", {"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages": "0",
+                          "/proc/cmdline": CMDLINE.replace(" hugepagesz=1G hugepages=4", "")}, "fail", "no pool"),
+    ("memory.hugepages", {"/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages": "0",
+                          "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages": "512",
+                          "/proc/cmdline": CMDLINE.replace(" hugepagesz=1G hugepages=4", "")}, "pass", "2 MiB"),
+]
+
+
+@pytest.mark.parametrize("check_id,changes,status,word", CASES,
+                         ids=[f"{c[0]}-{c[2]}-{i}" for i, c in enumerate(CASES)])
+def test_check_on_changed_host(host_with, check_id, changes, status, word):
+    f = status_of(host_with(changes), check_id)
+    assert f.status == status, (f.observed, f.message)
+    assert word in f"{f.observed} {f.message}", (f.observed, f.message)
+    if status in ("fail", "warn"):
+        assert f.fix, "a failing check must say how to fix it"
+    else:
+        assert f.fix is None
+    if status in ("skip", "unknown"):
+        assert f.message, "skip and unknown always say why"
+
+
+def test_every_check_has_a_failing_case():
+    failing = {c[0] for c in CASES if c[2] in ("fail", "warn")}
+    assert failing == set(catalog())
+
+
+def test_unreadable_value_is_unknown_never_pass(host_with, tmp_path):
+    host = host_with({"/proc/sys/vm/swappiness": None})
+    f = status_of(host, "memory.swappiness")
+    assert f.status == "unknown"
+    assert "missing" in f.observed and "/proc/sys/vm/swappiness" in f.message
+
+
+def test_denied_reads_are_unknown(host_with, tmp_path):
+    import json
+
+    host = host_with()
+    root = host.source
+    meta = tmp_path / "unread"
+    (meta).mkdir()
+    # A snapshot records reads that were denied at capture time.
+    from pathlib import Path
+    (Path(root) / "hftinfra").mkdir()
+    (Path(root) / "hftinfra" / "unread.json").write_text(json.dumps(
+        {"/proc/sys/kernel/nmi_watchdog": {"reason": "denied", "detail": ""}}))
+    f = status_of(open_host(root), "kernel.nmi_watchdog")
+    assert f.status == "unknown" and "denied" in f.message
+
+
+def test_no_isolation_fails_and_says_so(host_with):
+    cmd = ("ro skew_tick=1 tsc=reliable nosoftlockup mitigations=off preempt=full")
+    host = host_with({"/proc/cmdline": cmd, f"{CPU}/isolated": "", f"{CPU}/nohz_full": ""})
+    report = run_audit(host, "hft-isolated")
+    assert report.variables["isolated_cpus"].value is None
+    iso = report.finding("cpu.isolated")
+    assert iso.status == "fail" and "no CPUs are isolated" in iso.message
+    for cid in ("cpu.nohz_full", "cpu.rcu_nocbs", "cpu.irqaffinity", "cpu.workqueue_mask"):
+        f = report.finding(cid)
+        assert f.status == "fail" and "isolated_cpus" in f.message, cid
+
+
+def test_var_overrides_host_isolation(host_with):
+    report = run_audit(host_with(), "hft-isolated", variables=["isolated_cpus=3,7"])
+    assert report.variables["housekeeping_cpus"].value == frozenset({0, 1, 2, 4, 5, 6})
+    assert report.finding("cpu.isolated").status == "fail"
+    assert report.finding("cpu.nohz_full").status == "pass"  # 2-3,6-7 covers 3,7
+    # 0-1,4-5 lies within the housekeeping set 0-2,4-6.
+    assert report.finding("cpu.workqueue_mask").status == "pass"
+    assert report.finding("cpu.smt").status == "pass"  # 3 and 7 are the two threads of one core
+    half = run_audit(host_with(), "hft-isolated", variables=["isolated_cpus=2-3"])
+    assert half.finding("cpu.smt").status == "fail" and "2 with 6" in half.finding("cpu.smt").observed
+
+
+
+def test_fix_commands_are_exact_for_this_host(host_with):
+    host = host_with({"/proc/cmdline": CMDLINE.replace("isolcpus=managed_irq,domain,2-3,6-7 ", ""),
+                      f"{CPU}/isolated": "", "/proc/sys/vm/swappiness": "60",
+                      "/sys/devices/virtual/workqueue/cpumask": "ff"})
+    report = run_audit(host, "hft-isolated", variables=["isolated_cpus=2-3,6-7"])
+    iso = report.finding("cpu.isolated")
+    assert "grubby --update-kernel=ALL --args=isolcpus=managed_irq,domain,2-3,6-7" in iso.fix
+    assert "sysctl -w vm.swappiness=10" in report.finding("memory.swappiness").fix
+    assert "echo 00000033 > /sys/devices/virtual/workqueue/cpumask" in report.finding("cpu.workqueue_mask").fix
+    script = report.fix_script()
+    assert script.startswith("#!/bin/sh") and "# --- cpu.isolated (fail)" in script
+
+
+def test_probe_runs_once_per_audit(host_with, monkeypatch):
+    from hftinfra.checks import base
+
+    calls: dict[str, int] = {}
+    real = base.probe_function
+
+    def counting(name):
+        fn = real(name)
+
+        def wrapped(host):
+            calls[name] = calls.get(name, 0) + 1
+            return fn(host)
+        return wrapped
+
+    monkeypatch.setattr(base, "probe_function", counting)
+    run_audit(host_with(), "hft-isolated")
+    assert calls and all(n == 1 for n in calls.values()), calls
+
+
+def test_a_crashing_probe_makes_unknown_not_a_crash(host_with, monkeypatch):
+    from hftinfra.checks import base
+
+    real = base.probe_function
+
+    def broken(name):
+        if name == "memory.thp":
+            def boom(host):
+                raise RuntimeError("bug")
+            return boom
+        return real(name)
+
+    monkeypatch.setattr(base, "probe_function", broken)
+    report = run_audit(host_with(), "hft-isolated")
+    f = report.finding("memory.thp")
+    assert f.status == "unknown" and "RuntimeError" in f.message
+    assert report.finding("memory.ksm").status == "pass"
+
+
+# ---- the value grammar --------------------------------------------------------------------
+
+
+def test_expectation_grammar():
+    e = parse_expectation(">=600|0", "int")
+    assert e.matches("600") and e.matches(0) and e.matches(" 9000\n") and not e.matches(120)
+    assert parse_expectation("never|madvise", "str").matches("madvise")
+    assert not parse_expectation("never", "str").matches("always")
+    assert parse_expectation("!=jiffies", "str").matches("tsc")
+    assert parse_expectation("off", "bool").matches("0") and parse_expectation("on", "bool").matches("Y")
+    assert parse_expectation("0x33", "cpuset").matches("0-1,4-5")
+    assert parse_expectation("mask:00000000,00000033", "cpuset").matches({0, 1, 4, 5})
+    assert parse_expectation("<=0-7", "cpuset").matches("2-3")
+    assert not parse_expectation("<=0-1", "cpuset").matches("0-2")
+    assert parse_expectation(">=domain,managed_irq", "words").matches("managed_irq,domain,nohz")
+    assert parse_expectation(">=2-3", "cpuset").matches("0-7")
+    assert parse_expectation("", "cpuset").matches("")
+    assert parse_expectation("<10", "int").suggest() == 9
+    assert parse_expectation(">10", "int").suggest() == 11
+
+
+@pytest.mark.parametrize("raw,kind", [("abc", "int"), ("<=fast", "str"), ("x-y", "cpuset"), ("maybe", "bool"),
+                                      (">on", "bool"), ("", "int")])
+def test_expectation_rejects_wrong_types(raw, kind):
+    with pytest.raises(ValueTypeError):
+        parse_expectation(raw, kind)
+
+
+@given(st.integers(-10**9, 10**9), st.integers(-10**9, 10**9))
+def test_bounds_agree_with_python(bound, value):
+    for op, fn in (("<=", lambda a, b: a <= b), ("<", lambda a, b: a < b), (">=", lambda a, b: a >= b),
+                   (">", lambda a, b: a > b), ("", lambda a, b: a == b), ("!=", lambda a, b: a != b)):
+        assert parse_expectation(f"{op}{bound}", "int").matches(str(value)) == fn(value, bound)
+        suggested = parse_expectation(f"{op}{bound}", "int").suggest()
+        if op != "!=":
+            assert parse_expectation(f"{op}{bound}", "int").matches(suggested)
+
+
+@given(st.frozensets(st.integers(0, 300), max_size=40), st.frozensets(st.integers(0, 300), max_size=40))
+def test_cpusets_from_lists_and_masks_compare_alike(a, b):
+    as_list = format_cpulist(a) or "none"
+    as_mask = "0x" + format_cpumask(a).replace(",", "") if a else "none"
+    assert normalize(as_list, "cpuset") == a
+    if a:
+        assert normalize("mask:" + format_cpumask(a), "cpuset") == a
+    assert parse_expectation(f"<={as_list}", "cpuset").matches(b) == (b <= a)
+    assert parse_expectation(f">={as_list}", "cpuset").matches(b) == (b >= a)
+    assert parse_expectation(as_mask, "cpuset").matches(format_cpulist(b)) == (a == b)
+
+
+@given(st.lists(st.sampled_from(["never", "madvise", "always", "tsc", "hpet"]), min_size=1, max_size=4),
+       st.sampled_from(["never", "madvise", "always", "tsc", "hpet", "acpi_pm"]))
+def test_alternatives_match_any(alternatives, value):
+    assert parse_expectation("|".join(alternatives), "str").matches(value) == (value in alternatives)
+
+
+@given(st.text(max_size=40))
+def test_expectation_parser_never_crashes_unexpectedly(text):
+    for kind in ("int", "str", "bool", "cpuset", "words"):
+        try:
+            parse_expectation(text, kind)
+        except ValueTypeError:
+            pass
+
+
+def test_evaluate_with_context_directly(host_with):
+    profile = load_profile("network-latency")
+    ctx = Context(host_with())
+    values = resolve_variables(profile, ctx, {})
+    checks = catalog()
+    f = evaluate(checks["memory.thp"], profile.rules["memory.thp"], ctx, values)
+    assert f.status == "pass" and f.expected == "never"
