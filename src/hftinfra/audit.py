@@ -38,6 +38,7 @@ from hftinfra.profiles import (
 )
 
 SCHEMA = "hftinfra.audit/1"
+DIFFERS = "differs from the expected value"
 FINDING_KEYS = ("id", "title", "area", "status", "observed", "expected", "message", "reason",
                 "sources", "fix", "docs")
 
@@ -165,6 +166,13 @@ def _host_isolated(ctx: Context) -> tuple[frozenset[int] | None, str]:
     from hftinfra.checks.common import isolation_sets
 
     sets = isolation_sets(ctx)
+    if not sets:
+        iso = ctx.probe("cpu.isolation")
+        return None, f"unknown: {iso}" if isinstance(iso, Unread) else "unknown: no isolation record"
+    effect = sets.get("isolated")
+    if isinstance(effect, Unread):
+        # Without the isolated set the default is not known, which is not the same as "none".
+        return None, f"unknown: {effect.reason}: {effect.source}"
     for key, label in (("isolated", "sysfs isolated"), ("cmdline_isolcpus", "isolcpus= on the command line"),
                        ("nohz_full", "nohz_full in effect"), ("cmdline_nohz_full", "nohz_full= on the command line")):
         value = sets.get(key)
@@ -189,7 +197,8 @@ def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any])
             iso = out.get("isolated_cpus")
             online = _online_cpus(ctx)
             if iso is None or iso.value is None:
-                out[name] = VariableValue(name, None, "unset: needs isolated_cpus")
+                state = "unknown" if iso is not None and iso.origin.startswith("unknown") else "unset"
+                out[name] = VariableValue(name, None, f"{state}: needs isolated_cpus")
             elif isinstance(online, Unread):
                 out[name] = VariableValue(name, None, f"unset: {online}")
             else:
@@ -267,7 +276,8 @@ def evaluate(check: Check, rule: Rule, ctx: Context, variables: dict[str, Variab
         if unread is not None:
             verdict = Verdict("unknown", _unread_message(unread))
         elif missing:
-            verdict = Verdict("fail", _missing_message(missing, variables))
+            status = "unknown" if _missing_unknown(missing, variables) else "fail"
+            verdict = Verdict(status, _missing_message(missing, variables))
         else:
             ok, where = compare(expectation, obs.value, check)
             if ok:
@@ -276,7 +286,7 @@ def evaluate(check: Check, rule: Rule, ctx: Context, variables: dict[str, Variab
                 verdict = Verdict("warn", rule.warn_reason or "allowed, but risky")
             else:
                 status = "warn" if rule.severity == "warn" else "fail"
-                detail = f"differs {where}" if where else "differs from the expected value"
+                detail = f"differs {where}" if where else DIFFERS
                 verdict = Verdict(status, "; ".join(p for p in (detail, obs.note) if p))
     fix = None
     if verdict.status in ("fail", "warn") and check.fix is not None:
@@ -299,9 +309,14 @@ def _missing_message(missing: list[str], variables: dict[str, VariableValue]) ->
     parts = []
     for n in missing:
         v = variables.get(n)
-        why = v.origin.removeprefix("unset: ") if v else "not declared"
-        parts.append(f"${{{n}}} is unset ({why})")
+        why = v.origin.removeprefix("unset: ").removeprefix("unknown: ") if v else "not declared"
+        parts.append(f"${{{n}}} is {'unknown' if v and v.origin.startswith('unknown') else 'unset'} ({why})")
     return "; ".join(parts)
+
+
+def _missing_unknown(missing: list[str], variables: dict[str, VariableValue]) -> bool:
+    """A variable whose host default could not be read makes the check unknown, not failed."""
+    return any(n in variables and variables[n].origin.startswith("unknown") for n in missing)
 
 
 def _finding(check: Check, rule: Rule, status: str, observed: str, expected: str, message: str,

@@ -108,6 +108,15 @@ def fix_script(report: Report) -> str:
 # ---- text ---------------------------------------------------------------------------------
 
 
+def _why(f) -> str:
+    """The status message, or for a plain mismatch the profile's reason for the value."""
+    from hftinfra.audit import DIFFERS
+
+    if f.status in ("fail", "warn") and (not f.message or f.message.startswith(DIFFERS)):
+        return f.reason + f.message.removeprefix(DIFFERS)
+    return f.message
+
+
 def to_text(report: Report, color: bool = False, width: int | None = None) -> str:
     buf = io.StringIO()
     write_text(report, buf, color=color, width=width)
@@ -135,7 +144,7 @@ def write_text(report: Report, file, color: bool = False, width: int | None = No
         table.add_column("expected", overflow="fold", max_width=28)
         table.add_column("why", overflow="fold", ratio=1)
         for f in findings:
-            why = f.message if f.status != "pass" else (f.message or "")
+            why = _why(f)
             table.add_row(Text(f.status.upper(), style=STATUS_STYLE[f.status]), f.id, f.observed,
                           f.expected, why)
         console.print(table)
@@ -164,7 +173,7 @@ def to_markdown(report: Report) -> str:
         out += [f"## {AREA_TITLES.get(area, area)}", "",
                 "| Status | Check | Observed | Expected | Why |", "|---|---|---|---|---|"]
         for f in (f for f in report.findings if f.area == area):
-            why = f.message or f.reason
+            why = _why(f)
             out.append(f"| **{f.status}** | `{f.id}` {_md(f.title)} | {_md(f.observed)} | "
                        f"{_md(f.expected)} | {_md(why)} |")
         out.append("")
