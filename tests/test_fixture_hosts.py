@@ -1,0 +1,84 @@
+"""The committed fixture hosts are exactly what tests/hosts/build.py writes, and they are
+coherent with themselves (the same fact agrees wherever the kernel shows it twice)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+
+spec = importlib.util.spec_from_file_location("fixture_build", HOSTS / "build.py")
+build = importlib.util.module_from_spec(spec)
+sys.modules.setdefault("fixture_build", build)
+spec.loader.exec_module(build)
+
+
+def _tree(root: Path) -> dict[str, tuple[str, bytes | str]]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if os.path.islink(full):
+                out[rel] = ("link", os.readlink(full))
+            else:
+                out[rel] = ("file", Path(full).read_bytes())
+    return out
+
+
+@pytest.mark.parametrize("name", build.COMMITTED)
+def test_committed_tree_matches_the_builder(name, tmp_path):
+    committed = HOSTS / name
+    assert committed.is_dir(), f"run: python tests/hosts/build.py ({committed} is missing)"
+    fresh = _tree(build.build_host(name, tmp_path / name))
+    on_disk = _tree(committed)
+    missing = sorted(set(fresh) - set(on_disk))
+    extra = sorted(set(on_disk) - set(fresh))
+    changed = sorted(k for k in set(fresh) & set(on_disk) if fresh[k] != on_disk[k])
+    assert not (missing or extra or changed), (
+        f"{name} drifted from build.py (rebuild with: python tests/hosts/build.py): "
+        f"missing {missing[:5]}, extra {extra[:5]}, changed {changed[:5]}")
+
+
+def test_builder_is_deterministic():
+    assert build.files_for("tuned-2s") == build.files_for("tuned-2s")
+
+
+@pytest.mark.parametrize("nr, cpus, text", [
+    (2, {0, 1}, "3"), (8, {1, 5}, "22"), (32, {0, 16}, "00010001"),
+    (384, {383}, "80000000," + ",".join(["00000000"] * 11)),
+])
+def test_builder_masks_are_as_wide_as_the_kernel_prints_them(nr, cpus, text):
+    assert build.cpumask(cpus, nr) == text
+
+
+def test_big_host_has_384_cpus_and_wide_masks(tmp_path):
+    root = build.build_host("big-4s", tmp_path / "big")
+    cpu = root / "sys/devices/system/cpu"
+    assert (cpu / "online").read_text() == "0-383\n"
+    assert len([p for p in cpu.iterdir() if p.name[3:].isdigit()]) == 384
+    mask = (root / "sys/devices/virtual/workqueue/cpumask").read_text().strip()
+    assert len(mask.split(",")) == 12
+    assert (cpu / "cpu200/topology/thread_siblings_list").read_text() == "8,200\n"
+
+
+@pytest.mark.parametrize("name", build.COMMITTED)
+def test_fixture_is_self_consistent(name):
+    root = HOSTS / name
+    cpu = root / "sys/devices/system/cpu"
+    online = (cpu / "online").read_text().strip()
+    lscpu = json.loads(json.loads((root / "hftinfra/commands.json").read_text())["lscpu -J"]["stdout"])
+    fields = {row["field"]: row["data"] for row in lscpu["lscpu"]}
+    assert fields["On-line CPU(s) list:"] == online
+    # /proc/cpuinfo lists online CPUs only.
+    processors = [line for line in (root / "proc/cpuinfo").read_text().splitlines() if line.startswith("processor")]
+    assert len(processors) == int(fields["CPU(s):"]) - len(build.MODELS[name]().offline)
+    # The interrupts header has one column per online CPU.
+    header = (root / "proc/interrupts").read_text().splitlines()[0].split()
+    assert len(header) == len(processors)
