@@ -27,15 +27,19 @@ MOVING = {
     "HostIdentity": {"when", "source", "is_live"},
     # free and available memory change with every allocation on the box.
     "NumaMemory": {"mem_free_kb", "mem_available_kb"},
-    "NumaNode": {"mem_free_kb"},
+    "NodeMemory": {"mem_free_kb"},  # memory.numa, per node
+    "NumaNode": {"mem_free_kb"},  # cpu.topology, per node
+    # hugepages taken and given back by running processes.
+    "HugepagePool": {"free", "reserved", "surplus"},
     # anonymous memory backed by THP grows and shrinks with running processes.
     "TransparentHugepages": {"anon_hugepages_kb"},
     # swap in use moves as pages are swapped in and out.
     "Swap": {"free_kb"},
+    "SwapDevice": {"used_kb"},
     # ksmd merges pages continuously while it runs.
     "Ksm": {"pages_sharing"},
     # each idle state's entry count and residency grow while the CPU idles.
-    "IdleState": {"usage", "time_us", "time", "above", "below", "rejected"},
+    "IdleState": {"usage", "time_us"},
 }
 
 

@@ -1,0 +1,354 @@
+"""``python -m hftinfra.bench``: how long probing and capturing take. Prints figures; it is
+not a test and never fails on a slow machine.
+
+Figures: every probe in-process on the live host, the same on a 384-CPU host, how the
+cost grows with CPU count, snapshot capture time and archive size, and CLI start-up.
+
+The wide hosts come from ``tests/hosts/build.py`` when a checkout has it; otherwise they
+are grown from a capture of this machine: its per-CPU files cloned to N CPUs over several
+sockets and NUMA nodes, with cpulists, cpumasks, ``/proc/cpuinfo``, ``/proc/stat`` and the
+per-CPU columns of ``/proc/interrupts`` and ``/proc/softirqs`` rewritten to match, so
+each probe reads as many files, in the kernel's formats, as on a real machine that size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from hftinfra.cpulist import format_cpulist, format_cpumask
+from hftinfra.host import Host, open_host
+from hftinfra.snapshot import Captured, capture, write
+
+CPU = "sys/devices/system/cpu"
+NODE = "sys/devices/system/node"
+_CPU_PATH = re.compile(rf"^{CPU}/cpu(\d+)(/.*)?$")
+_NODE_PATH = re.compile(rf"^{NODE}/node(\d+)(/.*)?$")
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """(median, min) wall time in ms."""
+    fn()  # warm caches and imports, as a second notebook cell would see them
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples), min(samples)
+
+
+def run_probes(host: Host, probes: dict[str, Callable]) -> None:
+    for fn in probes.values():
+        fn(host)
+
+
+# ------------------------------------------------------------------------------------------
+# Growing a capture of this machine to N CPUs
+
+
+def _layout(ncpus: int) -> tuple[int, int]:
+    """(sockets, SMT threads per core) for a server of that size."""
+    sockets = 1 if ncpus <= 8 else 2 if ncpus <= 192 else 4 if ncpus % 4 == 0 else 2
+    return sockets, (2 if ncpus >= 4 else 1)
+
+
+def _mask(cpus, ncpus: int) -> str:
+    return format_cpumask(cpus, ncpus)
+
+
+def widen(base: Captured, ncpus: int) -> Captured:
+    sockets, smt = _layout(ncpus)
+    per_socket = ncpus // sockets
+    cores_per_socket = per_socket // smt
+
+    def socket_of(n: int) -> int:
+        return (n % (ncpus // smt)) // cores_per_socket
+
+    def core_of(n: int) -> int:
+        return n % (ncpus // smt)
+
+    def siblings(n: int) -> list[int]:
+        c = core_of(n)
+        return [c + t * (ncpus // smt) for t in range(smt)]
+
+    def socket_cpus(s: int) -> list[int]:
+        return [n for n in range(ncpus) if socket_of(n) == s]
+
+    def cpu_file(n: int, sub: str, data: bytes) -> bytes:
+        name = sub.rsplit("/", 1)[-1]
+        s = socket_of(n)
+        level = None
+        if "/cache/index" in sub:
+            level_key = f"{CPU}/cpu0{sub.rsplit('/', 1)[0]}/level"
+            level = base.files.get(level_key, b"1").strip()
+        text = {
+            "core_id": str(core_of(n) % cores_per_socket),
+            "physical_package_id": str(s), "die_id": str(s), "cluster_id": str(core_of(n)),
+            "core_cpus_list": format_cpulist(siblings(n)), "thread_siblings_list": format_cpulist(siblings(n)),
+            "core_cpus": _mask(siblings(n), ncpus), "thread_siblings": _mask(siblings(n), ncpus),
+            "cluster_cpus_list": format_cpulist(siblings(n)), "cluster_cpus": _mask(siblings(n), ncpus),
+            "package_cpus_list": format_cpulist(socket_cpus(s)), "package_cpus": _mask(socket_cpus(s), ncpus),
+            "die_cpus_list": format_cpulist(socket_cpus(s)), "die_cpus": _mask(socket_cpus(s), ncpus),
+        }.get(name)
+        if level is not None and name in ("shared_cpu_list", "shared_cpu_map", "id"):
+            shared = socket_cpus(s) if level == b"3" else siblings(n)
+            text = {"shared_cpu_list": format_cpulist(shared), "shared_cpu_map": _mask(shared, ncpus),
+                    "id": str(s if level == b"3" else core_of(n))}[name]
+        return (text + "\n").encode() if text is not None else data
+
+    def node_file(k: int, sub: str, data: bytes) -> bytes:
+        name = sub.rsplit("/", 1)[-1]
+        if name == "cpulist":
+            return (format_cpulist(socket_cpus(k)) + "\n").encode()
+        if name == "cpumap":
+            return (_mask(socket_cpus(k), ncpus) + "\n").encode()
+        if name == "distance":
+            return (" ".join("10" if j == k else "21" for j in range(sockets)) + "\n").encode()
+        return re.sub(rb"^Node \d+", f"Node {k}".encode(), data, flags=re.M)
+
+    out = Captured(meta=dict(base.meta), commands=dict(base.commands), unread=dict(base.unread))
+    every = format_cpulist(range(ncpus))
+    for rel in sorted(base.dirs):
+        for new in _clones(rel, ncpus, sockets):
+            out.add_dir(new[0])
+    for rel, target in sorted(base.links.items()):
+        m = _CPU_PATH.match(rel)
+        if m and m.group(1) == "0" and re.fullmatch(r"/node\d+", m.group(2) or ""):
+            for n in range(ncpus):
+                out.add_link(f"{CPU}/cpu{n}/node{socket_of(n)}", f"../../node/node{socket_of(n)}")
+            continue
+        nm = _NODE_PATH.match(rel)
+        if nm and re.fullmatch(r"/cpu\d+", nm.group(2) or ""):
+            if nm.group(2) == "/cpu0" and nm.group(1) == "0":
+                for n in range(ncpus):
+                    out.add_link(f"{NODE}/node{socket_of(n)}/cpu{n}", f"../../cpu/cpu{n}")
+            continue
+        for new, _ in _clones(rel, ncpus, sockets):
+            out.add_link(new, target)
+    for rel, data in sorted(base.files.items()):
+        if rel in (f"{CPU}/online", f"{CPU}/possible", f"{CPU}/present"):
+            out.add_file(rel, (every + "\n").encode())
+        elif rel in (f"{NODE}/online", f"{NODE}/possible", f"{NODE}/has_cpu", f"{NODE}/has_memory",
+                     f"{NODE}/has_normal_memory"):
+            out.add_file(rel, (format_cpulist(range(sockets)) + "\n").encode())
+        elif rel == "proc/cpuinfo":
+            out.add_file(rel, _cpuinfo(data, ncpus, socket_of, core_of, per_socket))
+        elif rel == "proc/stat":
+            out.add_file(rel, _stat(data, ncpus))
+        elif rel in ("proc/interrupts", "proc/softirqs"):
+            out.add_file(rel, _columns(data, ncpus))
+        elif re.fullmatch(r"proc/irq/(\d+/)?(smp_affinity|effective_affinity)|proc/irq/default_smp_affinity", rel):
+            out.add_file(rel, (_mask(range(ncpus), ncpus) + "\n").encode())
+        elif re.fullmatch(r"proc/irq/(\d+/)?(smp_affinity_list|effective_affinity_list)", rel):
+            out.add_file(rel, (every + "\n").encode())
+        else:
+            for new, idx in _clones(rel, ncpus, sockets):
+                if idx is None:
+                    out.add_file(new, data)
+                elif _CPU_PATH.match(new):
+                    out.add_file(new, cpu_file(idx, _CPU_PATH.match(new).group(2) or "", data))
+                else:
+                    out.add_file(new, node_file(idx, _NODE_PATH.match(new).group(2) or "", data))
+    return out
+
+
+def _clones(rel: str, ncpus: int, sockets: int) -> list[tuple[str, int | None]]:
+    """cpu0's entries become cpu0..cpuN-1, node0's node0..nodeS-1; other CPUs' and nodes'
+    entries are dropped (replaced by the clones); everything else is kept once."""
+    m = _CPU_PATH.match(rel)
+    if m:
+        if m.group(1) != "0":
+            return []
+        return [(f"{CPU}/cpu{n}{m.group(2) or ''}", n) for n in range(ncpus)]
+    m = _NODE_PATH.match(rel)
+    if m:
+        if m.group(1) != "0":
+            return []
+        return [(f"{NODE}/node{k}{m.group(2) or ''}", k) for k in range(sockets)]
+    return [(rel, None)]
+
+
+def _cpuinfo(data: bytes, ncpus: int, socket_of, core_of, per_socket: int) -> bytes:
+    block = data.decode().split("\n\n")[0].strip("\n")
+    out = []
+    for n in range(ncpus):
+        b = re.sub(r"^processor\t: \d+", f"processor\t: {n}", block, flags=re.M)
+        b = re.sub(r"^physical id\t: \d+", f"physical id\t: {socket_of(n)}", b, flags=re.M)
+        b = re.sub(r"^core id\t\t: \d+", f"core id\t\t: {core_of(n)}", b, flags=re.M)
+        b = re.sub(r"^(apicid|initial apicid)\t+: \d+", lambda m: f"{m.group(0).split(':')[0]}: {n}", b, flags=re.M)
+        b = re.sub(r"^siblings\t: \d+", f"siblings\t: {per_socket}", b, flags=re.M)
+        out.append(b)
+    return ("\n\n".join(out) + "\n\n").encode()
+
+
+def _stat(data: bytes, ncpus: int) -> bytes:
+    lines = data.decode().splitlines()
+    cpu_lines = [ln for ln in lines if re.match(r"cpu\d+ ", ln)]
+    sample = cpu_lines[0].split(" ", 1)[1] if cpu_lines else "0 0 0 0 0 0 0 0 0 0"
+    rest = [ln for ln in lines if not re.match(r"cpu\d+ ", ln)]
+    head, tail = rest[:1], rest[1:]
+    return ("\n".join(head + [f"cpu{n} {sample}" for n in range(ncpus)] + tail) + "\n").encode()
+
+
+def _columns(data: bytes, ncpus: int) -> bytes:
+    """Widen a per-CPU table (header 'CPU0 CPU1 ...', one count per CPU per row)."""
+    lines = data.decode().splitlines()
+    if not lines:
+        return data
+    have = len(lines[0].split())
+    header = " " * 11 + "".join(f"CPU{n:<8}" for n in range(ncpus))
+    out = [header.rstrip()]
+    for ln in lines[1:]:
+        label, _, rest = ln.partition(":")
+        parts = rest.split()
+        counts, desc = parts[:have], parts[have:]
+        if len(counts) < have or not all(c.isdigit() for c in counts):
+            out.append(ln)  # ERR:, MIS: carry one total, not one per CPU
+            continue
+        cells = [counts[n % have] for n in range(ncpus)]
+        out.append(f"{label}:" + "".join(f" {c:>10}" for c in cells) + ("  " + "  ".join(desc) if desc else ""))
+    return ("\n".join(out) + "\n").encode()
+
+
+def _fixture_builder() -> Callable[[Path, int], object] | None:
+    """A builder from tests/hosts/build.py taking (directory, number of CPUs), if there is one."""
+    path = Path(__file__).resolve().parents[2] / "tests" / "hosts" / "build.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("hftinfra_fixture_build", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        return None
+    for name, fn in vars(module).items():
+        if not callable(fn) or name.startswith("_") or not inspect.isfunction(fn):
+            continue
+        params = list(inspect.signature(fn).parameters)
+        if re.search(r"wide|cpus|many", name) and len(params) >= 1:
+            return fn
+    return None
+
+
+def wide_host(base: Captured, ncpus: int, workdir: Path) -> tuple[Host, str]:
+    dest = workdir / f"wide-{ncpus}"
+    write(widen(base, ncpus), dest)
+    return open_host(dest), f"this machine's capture grown to {ncpus} CPUs"
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def cli_ms(args: list[str], runs: int) -> tuple[float, float]:
+    cmd = [sys.executable, "-m", "hftinfra", *args]
+
+    def once():
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+    return timed(once, runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hftinfra.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per figure (default 15)")
+    parser.add_argument("--cpus", default="2,32,96,384", help="CPU counts for the growth table")
+    args = parser.parse_args(argv)
+
+    from hftinfra import __version__
+    from hftinfra.probes import all_probes
+
+    probes = all_probes()
+    live = open_host(None)
+    print(f"hftinfra {__version__} bench · python {sys.version.split()[0]} · {os.cpu_count()} CPUs here · "
+          f"{len(probes)} probes · median/min of {args.runs} runs")
+
+    med, low = timed(lambda: run_probes(live, probes), args.runs)
+    print(f"\nlive host, all probes in-process:     {med:7.1f} ms median  {low:7.1f} ms min   (target < 100 ms)")
+    per = sorted(((timed(lambda fn=fn: fn(live), max(3, args.runs // 3))[0], name) for name, fn in probes.items()),
+                 reverse=True)
+    print("  slowest: " + ", ".join(f"{name} {ms:.1f} ms" for ms, name in per[:4]))
+
+    cap_med, cap_low = timed(lambda: capture(live, probes), max(3, args.runs // 3))
+    with tempfile.TemporaryDirectory(prefix="hftinfra-bench-") as tmp:
+        workdir = Path(tmp)
+        result = capture(live, probes)
+        t0 = time.perf_counter()
+        archive = write(result.captured, workdir / "live.tar.gz")
+        write_ms = (time.perf_counter() - t0) * 1000
+        size = archive.stat().st_size
+        c = result.captured
+        print(f"\nsnapshot capture (probes + collect):  {cap_med:7.1f} ms median  {cap_low:7.1f} ms min")
+        print(f"  writing the archive:                {write_ms:7.1f} ms; {size / 1024:.0f} KiB "
+              f"({len(c.files)} files, {len(c.links)} links, {len(c.all_dirs())} folders, "
+              f"{c.size_bytes() / 1024:.0f} KiB uncompressed)   (target: capture < 2 s, archive < 2 MB)")
+
+        builder = _fixture_builder()
+        counts = [int(x) for x in args.cpus.split(",") if x.strip()]
+        print("\ncost by CPU count (all probes, in-process, on a snapshot folder):")
+        print(f"  {'CPUs':>5}  {'median ms':>10}  {'min ms':>8}  {'open ms':>8}  {'first ms':>9}  {'ms/CPU':>7}  source")
+        wide384 = None
+        for n in counts:
+            if builder is not None:
+                dest = workdir / f"fixture-{n}"
+                try:
+                    builder(dest, n)
+                    host_path, how = dest, "tests/hosts/build.py"
+                except Exception:
+                    host_path = None
+            else:
+                host_path = None
+            if host_path is None:
+                write(widen(result.captured, n), workdir / f"wide-{n}")
+                host_path, how = workdir / f"wide-{n}", "this machine grown"
+            t0 = time.perf_counter()
+            host = open_host(host_path)
+            open_ms = (time.perf_counter() - t0) * 1000
+            # The first run after opening is what `hftinfra probe --host` pays.
+            t0 = time.perf_counter()
+            run_probes(host, probes)
+            first_ms = (time.perf_counter() - t0) * 1000
+            runs = args.runs if n <= 96 else max(5, args.runs // 2)
+            med_n, low_n = timed(lambda host=host: run_probes(host, probes), runs)
+            print(f"  {n:>5}  {med_n:>10.1f}  {low_n:>8.1f}  {open_ms:>8.1f}  {first_ms:>9.1f}  "
+                  f"{med_n / n:>7.2f}  {how}")
+            if n == max(counts):
+                wide384 = (n, host)
+        if wide384:
+            n, host = wide384
+            per = sorted(((timed(lambda fn=fn: fn(host), 3)[0], name) for name, fn in probes.items()), reverse=True)
+            print(f"  slowest at {n} CPUs: " + ", ".join(f"{name} {ms:.1f} ms" for ms, name in per[:4])
+                  + "   (target < 1 s)")
+            t0 = time.perf_counter()
+            wide_cap = capture(host, probes)
+            dest = write(wide_cap.captured, workdir / f"copy-{n}.tar.gz")
+            print(f"  snapshot of the {n}-CPU host: {(time.perf_counter() - t0) * 1000:.0f} ms, "
+                  f"{dest.stat().st_size / 1024:.0f} KiB")
+
+    runs = max(5, args.runs // 2)
+    print("\nCLI start-up (fresh interpreter each run):")
+    for label, cli_args in (("hftinfra --version", ["--version"]), ("hftinfra probe", ["probe"]),
+                            ("hftinfra probe --format json", ["probe", "--format", "json"])):
+        med_c, low_c = cli_ms(cli_args, runs)
+        print(f"  {label:<30} {med_c:7.1f} ms median  {low_c:7.1f} ms min")
+    with tempfile.TemporaryDirectory(prefix="hftinfra-bench-") as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "hftinfra", "snapshot", "-o", str(Path(tmp) / "s.tar.gz")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        print(f"  {'hftinfra snapshot -o X.tar.gz':<30} {(time.perf_counter() - t0) * 1000:7.1f} ms (one run)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
