@@ -481,3 +481,73 @@ def test_work_figure_marks_off_and_unknown(tmp_path):
     assert table["preemption mode"] == "full (boot setting)"
     assert table["RT throttling"] == "-1 of 1000000 us (throttling off)"
     assert table["CPU vulnerabilities"] == "2 vulnerable, 2 mitigated, 1 not-affected"
+
+
+# ---- the fixture hosts (tests/hosts) ------------------------------------------------------
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+FIXTURE_RELEASE = "5.14.0-362.24.1.el9_3.x86_64"
+
+
+def test_tuned_2s():
+    k = read_kernel(open_host(HOSTS / "tuned-2s"))
+    assert k.version.release == FIXTURE_RELEASE
+    assert k.version.uname.startswith("Linux ") and FIXTURE_RELEASE in k.version.uname
+    assert k.build.source == f"/boot/config-{FIXTURE_RELEASE}"
+    assert (k.build.hz, k.build.preempt_model, k.build.preempt_dynamic, k.build.no_hz_full) == (
+        1000, "voluntary", True, True)
+    p = k.preemption
+    assert (p.rt, p.dynamic, p.configured, p.current_mode, p.mode, p.mode_observed) == (
+        False, True, None, "voluntary", "voluntary", True)
+    assert (k.tick.skew_tick, k.tick.timer_migration, k.tick.stat_interval) == ("1", 0, 10)
+    assert (k.clocksource.current, k.clocksource.tsc) == ("tsc", "reliable")
+    assert {"constant_tsc", "nonstop_tsc", "tsc"} <= k.clocksource.tsc_flags
+    w = k.watchdogs
+    assert (w.watchdog, w.nmi_watchdog, w.soft_watchdog, w.hung_task_timeout_secs) == (0, 0, 0, 600)
+    assert (w.nosoftlockup, w.nmi_watchdog_cmdline) == (True, "0")
+    assert (k.rt_throttling.runtime_us, k.rt_throttling.period_us) == (950000, 1000000)
+    assert k.mitigations.configured == "off"
+    assert k.mitigations.by_state("mitigated") == ()
+    assert len(k.mitigations.by_state("vulnerable")) == 5
+    assert (k.machine_check.ignore_ce, k.machine_check.mce) == (1, "ignore_ce")
+    assert k.virtualization.detected is False
+
+
+def test_untuned_2s():
+    k = read_kernel(open_host(HOSTS / "untuned-2s"))
+    assert (k.tick.skew_tick, k.tick.timer_migration, k.tick.stat_interval) == (None, 1, 1)
+    w = k.watchdogs
+    assert (w.watchdog, w.nmi_watchdog, w.soft_watchdog, w.nosoftlockup) == (1, 1, 1, False)
+    assert k.clocksource.tsc is None and k.mitigations.configured is None
+    assert k.mitigations.by_state("vulnerable") == () and len(k.mitigations.by_state("mitigated")) == 5
+    assert k.machine_check.ignore_ce == 0
+
+
+def test_tuned_vs_untuned_periodic_work():
+    from hftinfra.kernel import periodic_work
+
+    tuned = read_kernel(open_host(HOSTS / "tuned-2s"))
+    untuned = read_kernel(open_host(HOSTS / "untuned-2s"))
+    # watchdog_thresh is not in the fixture trees, so the untuned watchdog rates stay unknown
+    rates = {w.name: w.per_second for w in periodic_work(untuned)}
+    assert rates["scheduler tick"] == 1000.0 and rates["vmstat update"] == 1.0
+    assert isinstance(rates["soft-lockup hrtimer"], Unread)
+    tuned_rates = {w.name: w.per_second for w in periodic_work(tuned, nohz_full=True, cpu=9)}
+    assert tuned_rates == {"scheduler tick": 1.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0,
+                           "NMI watchdog": 0.0}
+
+
+def test_unreadable_host_keeps_reasons():
+    k = read_kernel(open_host(HOSTS / "unreadable"))
+    assert k.watchdogs.nmi_watchdog.reason is Reason.DENIED
+    assert k.watchdogs.watchdog == 1
+    for value in (k.tick.skew_tick, k.clocksource.tsc, k.mitigations.configured, k.preemption.configured,
+                  k.watchdogs.nosoftlockup, k.machine_check.mce):
+        assert isinstance(value, Unread) and value.reason is Reason.DENIED
+
+
+def test_every_fixture_host_reads_without_error():
+    for host_dir in sorted(p for p in HOSTS.iterdir() if p.is_dir()):
+        k = read_kernel(open_host(host_dir))
+        json.dumps(to_jsonable(k))
+        assert k.version.release == FIXTURE_RELEASE, host_dir.name

@@ -382,3 +382,71 @@ def test_figure_says_unknown_instead_of_drawing_zero(tree):
     assert "hugepages" in n1["problems"][0]
     text = memory_per_node_figure(mem).layout.annotations[0].text
     assert "node 0: MemTotal/MemFree: unknown (missing" in text and "node 1: hugepages: unknown (missing" in text
+
+
+# ---- the fixture hosts (tests/hosts) ------------------------------------------------------
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+
+
+def fixture(name: str):
+    return open_host(HOSTS / name)
+
+
+def test_tuned_2s():
+    mem = read_memory(fixture("tuned-2s"))
+    hp = mem.hugepages
+    assert hp.default_size_kb == 1048576
+    assert hp.pool(1048576) == HugepagePool(1048576, 16, 16, 0, 0, f"{HP}/hugepages-1048576kB")
+    assert hp.pool(2048).total == 0
+    assert [(n.node, n.pool(1048576).total, n.pool(1048576).free) for n in hp.nodes] == [(0, 0, 0), (1, 16, 16)]
+    assert hp.configured.default_hugepagesz_kb == 1048576
+    assert [(r.size_kb, r.count, r.per_node) for r in hp.configured.hugepages] == [(1048576, 16, ((0, 0), (1, 16)))]
+    assert (mem.thp.enabled, mem.thp.defrag, mem.thp.configured) == ("never", "never", "never")
+    assert mem.ksm.run == 0
+    assert mem.swap.devices == () and mem.swap.total_kb == 0
+    assert mem.vm.by_name() == {"vm.swappiness": 10, "vm.zone_reclaim_mode": 0, "vm.dirty_ratio": 10,
+                                "vm.dirty_background_ratio": 3, "vm.dirty_bytes": 0, "vm.dirty_background_bytes": 0,
+                                "vm.stat_interval": 10, "kernel.numa_balancing": 0}
+    n0, n1 = mem.numa.nodes
+    assert (n0.cpus, n0.distances) == (frozenset(range(0, 8)) | frozenset(range(16, 24)), (10, 20))
+    assert (n1.cpus, n1.distances) == (frozenset(range(8, 16)) | frozenset(range(24, 32)), (20, 10))
+    assert n1.mem_total_kb == 131661408 and n1.mem_free_kb == 110248288
+    assert mem.numa.mem_total_kb == 263322816
+    # node 1's 16 GiB of hugepages are part of its used memory, not of "other used"
+    from hftinfra.viz.memory import node_breakdown
+
+    seg = {s[0]: s[1] for s in node_breakdown(mem)[1]["segments"]}
+    assert seg["1 GiB hugepages free"] == 16 * 1048576
+    assert seg["other used"] == 131661408 - 110248288 - 16 * 1048576
+
+
+def test_untuned_2s():
+    mem = read_memory(fixture("untuned-2s"))
+    assert mem.hugepages.default_size_kb == 2048
+    assert all(p.total == 0 for p in mem.hugepages.pools)
+    assert mem.hugepages.configured.hugepages == () and mem.thp.configured is None
+    assert (mem.thp.enabled, mem.thp.defrag) == ("always", "madvise")
+    assert mem.thp.anon_hugepages_kb == 1126400
+    assert [(d.filename, d.size_kb) for d in mem.swap.devices] == [("/dev/dm-1", 8388604)]
+    assert mem.swap.active is True and mem.swap.total_kb == 8388604
+    assert (mem.vm.swappiness, mem.vm.numa_balancing, mem.vm.stat_interval) == (60, 1, 1)
+    assert mem.vm.dirty_limit == "20% of available memory"
+
+
+def test_unreadable_host_keeps_reasons():
+    mem = read_memory(fixture("unreadable"))
+    n0 = mem.numa.nodes[0]
+    assert n0.mem_total_kb.reason is Reason.DENIED and n0.mem_free_kb.reason is Reason.DENIED
+    assert not isinstance(n0.cpus, Unread)
+    # /proc/cmdline denied: what the command line configures is unknown, not "absent"
+    assert mem.hugepages.configured.reason is Reason.DENIED
+    assert mem.thp.configured.reason is Reason.DENIED
+    assert not isinstance(mem.thp.enabled, Unread)
+
+
+def test_every_fixture_host_reads_without_error():
+    for host_dir in sorted(p for p in HOSTS.iterdir() if p.is_dir()):
+        data = to_jsonable(read_memory(open_host(host_dir)))
+        json.dumps(data)
+        assert data["vm"]["swappiness"] is not None, host_dir.name
