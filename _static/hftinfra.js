@@ -2,13 +2,13 @@
  *
  * Figures are emitted by hftinfra.viz as a container plus the figure's JSON in a
  * non-executed <script type="application/vnd.hftinfra.plotly+json">. plotly.js (4.8 MB) is
- * fetched from _static/vendor/ only on pages that hold a figure, and only once per page.
+ * fetched from _static/lib/ only on pages that hold a figure, and only once per page.
  */
 (function () {
   "use strict";
   var FIGURE_TYPE = "application/vnd.hftinfra.plotly+json";
   var here = document.currentScript && document.currentScript.src;
-  // this file is <root>/_static/hftinfra.js[?v=...]; plotly sits beside it under vendor/
+  // this file is <root>/_static/hftinfra.js[?v=...]; plotly sits beside it under lib/
   var staticBase = here ? here.replace(/[^/]*$/, "") : "_static/";
   var loading = null;
 
@@ -18,12 +18,13 @@
     if (!plotly && window.Plotly) plotly = window.Plotly;
     if (plotly) return Promise.resolve(plotly);
     if (loading) return loading;
-    var url = staticBase + "vendor/plotly.min.js";
+    var url = staticBase + "lib/plotly.min.js";
     loading = new Promise(function (resolve, reject) {
       if (typeof window.define === "function" && window.define.amd && window.require) {
         // Widget pages carry require.js; plotly.min.js is a UMD bundle that then registers
         // as an anonymous AMD module instead of setting window.Plotly.
-        window.require([url], function (P) { plotly = P; resolve(P); },
+        // plotly's bundle may also (or only) set window.Plotly when loaded through AMD.
+        window.require([url], function (P) { plotly = P || window.Plotly; resolve(plotly); },
           function (err) { reject(new Error("cannot load " + url + ": " + err)); });
         return;
       }

@@ -1,7 +1,7 @@
 """The browser libraries the site serves itself, so no page reaches a CDN.
 
 - plotly.js from the installed plotly wheel (``plotly/package_data/plotly.min.js``), served
-  once at ``_static/vendor/plotly.min.js`` and loaded by ``_static/hftinfra.js`` only on pages
+  once at ``_static/lib/plotly.min.js`` and loaded by ``_static/hftinfra.js`` only on pages
   that hold a figure.
 - require.js and ``@jupyter-widgets/html-manager``'s ``embed-amd.js`` (with the icon fonts it
   asks for) from ``node_modules`` (package.json + package-lock.json); myst-nb adds them only
@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-# destination (under _static/vendor) -> source relative to node_modules
+# destination (under _static/lib) -> source relative to node_modules
 NPM_FILES = {
     "require.js": "requirejs/require.js",
     "html-manager/embed-amd.js": "@jupyter-widgets/html-manager/dist/embed-amd.js",
@@ -24,6 +24,17 @@ NPM_FILES = {
 # embed-amd.js resolves its fonts next to itself; browsers pick woff2, then woff, then ttf.
 NPM_FONT_DIR = "@jupyter-widgets/html-manager/dist"
 FONT_SUFFIXES = (".woff2", ".woff", ".ttf")
+
+
+# embed-amd.js takes the folder of its own AMD module, resolved against require.js's base
+# URL (the page's folder), as the place of its fonts. Pointing the module prefix at the
+# vendor copy makes every page, at any depth, fetch them from _static/lib/html-manager/.
+REQUIRE_PATHS_JS = """\
+(function () {
+  var here = document.currentScript.src.replace(/[^/]*$/, "");
+  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": here + "html-manager" } });
+})();
+"""
 
 
 class AssetError(Exception):
@@ -67,6 +78,8 @@ def install(repo: Path, dest: Path) -> dict[str, int]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, target)
         copied[name] = target.stat().st_size
+    (dest / "require-paths.js").write_text(REQUIRE_PATHS_JS)
+    copied["require-paths.js"] = len(REQUIRE_PATHS_JS)
     return copied
 
 
@@ -75,7 +88,7 @@ def measure(html: Path) -> dict:
     pages = sorted(html.rglob("*.html"))
     largest = max(pages, key=lambda p: p.stat().st_size) if pages else None
     static = html / "_static"
-    vendor = static / "vendor"
+    lib = static / "lib"
 
     def total(folder: Path) -> int:
         return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
@@ -85,5 +98,5 @@ def measure(html: Path) -> dict:
         "largest_page": str(largest.relative_to(html)) if largest else None,
         "largest_page_bytes": largest.stat().st_size if largest else 0,
         "static_bytes": total(static),
-        "vendor_bytes": total(vendor),
+        "lib_bytes": total(lib),
     }

@@ -152,8 +152,14 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
     result = {"notebook": rel, "status": "ok", "seconds": None, "cell": None, "cells": len(nb.cells),
               "code": None, "error": None, "log": None}
 
+    # The kernel process's own stderr (ipykernel's start-up warnings, a crash) goes to a file
+    # beside the report instead of interleaving with the build's output.
+    kernel_log = Path(logdir) / "kernels" / (rel[:-6] + ".stderr")
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
+
     async def run():
-        await asyncio.wait_for(client.async_execute(), timeout)
+        with open(kernel_log, "w") as err:
+            await asyncio.wait_for(client.async_execute(stderr=err), timeout)
 
     try:
         asyncio.run(run())
@@ -183,8 +189,23 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
     finally:
         result["seconds"] = round(time.monotonic() - started, 2)
     if result["status"] == "ok":
+        drop_notebook_ui_mimetypes(nb)
         nbformat.write(nb, path)
     return result
+
+
+# Kept for JupyterLab and VS Code, which draw them natively; the book renders the text/html
+# beside them, and myst-nb would warn (an error under -W) about a type it cannot render.
+NOTEBOOK_UI_MIMETYPES = ("application/vnd.plotly.v1+json",)
+
+
+def drop_notebook_ui_mimetypes(nb) -> None:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data and "text/html" in data:
+                for mime in NOTEBOOK_UI_MIMETYPES:
+                    data.pop(mime, None)
 
 
 def execute_all(book: Path, notebooks: list[str], jobs: int, timeout: float, build: Path) -> dict:
@@ -323,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     html_seconds = build_html(book, root)
     html = build / "html"
-    copied = assets.install(REPO, html / "_static" / "vendor")
+    copied = assets.install(REPO, html / "_static" / "lib")
     sizes = assets.measure(html)
     info = {
         "host": os.environ.get("HFTINFRA_HOST") or "live",
@@ -333,14 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         "largest_page": sizes["largest_page"],
         "largest_page_bytes": sizes["largest_page_bytes"],
         "static_bytes": sizes["static_bytes"],
-        "vendor_bytes": sizes["vendor_bytes"],
-        "vendor_files": copied,
+        "lib_bytes": sizes["lib_bytes"],
+        "lib_files": copied,
         "pages": sizes["pages"],
     }
     (build / "build-info.json").write_text(json.dumps(info, indent=1) + "\n")
     log(f"HTML built in {html_seconds:.1f} s; {sizes['pages']} pages, largest "
         f"{sizes['largest_page']} ({human(sizes['largest_page_bytes'])}); shared static assets "
-        f"{human(sizes['static_bytes'])} (of which vendor {human(sizes['vendor_bytes'])})")
+        f"{human(sizes['static_bytes'])} (of which the page libraries in _static/lib {human(sizes['lib_bytes'])})")
     rel = os.path.relpath(html, Path.cwd())
     log(f"done in {info['total_seconds']:.1f} s. The site is in {html}")
     log(f"serve it with:  python3 -m http.server -d {rel} 8000   then open http://localhost:8000/")
