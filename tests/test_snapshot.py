@@ -479,7 +479,7 @@ def test_redactor_units():
 
 def test_corpus_every_probe_runs(corpus_host):
     probes = real_probes()
-    for name, fn in probes.items():
+    for fn in probes.values():
         fn(corpus_host)  # no exception
     ident = read_identity(corpus_host)
     assert ident.when.reason is Reason.MISSING  # no hftinfra/meta.json in a plain tree
@@ -497,3 +497,18 @@ def test_corpus_capture_round_trip(tmp_path, tree):
     expected = run_probes(source, probes)
     got = run_probes(copy, probes)
     assert_same(expected, got)
+
+
+def test_bench_grows_a_capture_consistently(tmp_path):
+    """The benchmark's wide hosts must be real hosts to the probes, or its figures mean nothing."""
+    from hftinfra import bench
+    from hftinfra.cpulist import parse_cpulist
+
+    base = snapshot.capture(open_host(None), TEST_PROBES).captured
+    host = open_host(snapshot.write(bench.widen(base, 96), tmp_path / "wide"))
+    assert read_identity(host).cpus_online == 96
+    cpus = probe_cpus(host)["cpus"]
+    assert len(cpus) == 96 and "cpu95" in cpus
+    assert parse_cpulist(host.read("/sys/devices/system/cpu/online")) == frozenset(range(96))
+    cpuinfo = host.read("/proc/cpuinfo")
+    assert "processor\t: 95\n" in cpuinfo and "processor\t: 96\n" not in cpuinfo

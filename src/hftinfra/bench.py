@@ -14,17 +14,18 @@ each probe reads as many files, in the kernel's formats, as on a real machine th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
-import inspect
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Host, open_host
@@ -185,7 +186,7 @@ def _cpuinfo(data: bytes, ncpus: int, socket_of, core_of, per_socket: int) -> by
         b = re.sub(r"^processor\t: \d+", f"processor\t: {n}", block, flags=re.M)
         b = re.sub(r"^physical id\t: \d+", f"physical id\t: {socket_of(n)}", b, flags=re.M)
         b = re.sub(r"^core id\t\t: \d+", f"core id\t\t: {core_of(n)}", b, flags=re.M)
-        b = re.sub(r"^(apicid|initial apicid)\t+: \d+", lambda m: f"{m.group(0).split(':')[0]}: {n}", b, flags=re.M)
+        b = re.sub(r"^(apicid|initial apicid)\t+: \d+", lambda m, n=n: f"{m.group(0).split(':')[0]}: {n}", b, flags=re.M)
         b = re.sub(r"^siblings\t: \d+", f"siblings\t: {per_socket}", b, flags=re.M)
         out.append(b)
     return ("\n\n".join(out) + "\n\n").encode()
@@ -220,8 +221,8 @@ def _columns(data: bytes, ncpus: int) -> bytes:
     return ("\n".join(out) + "\n").encode()
 
 
-def _fixture_builder() -> Callable[[Path, int], object] | None:
-    """A builder from tests/hosts/build.py taking (directory, number of CPUs), if there is one."""
+def _fixture_module():
+    """tests/hosts/build.py of this checkout, when present (absent from an installed wheel)."""
     path = Path(__file__).resolve().parents[2] / "tests" / "hosts" / "build.py"
     if not path.is_file():
         return None
@@ -229,23 +230,36 @@ def _fixture_builder() -> Callable[[Path, int], object] | None:
     if spec is None or spec.loader is None:
         return None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being built
     try:
         spec.loader.exec_module(module)
     except Exception:
+        sys.modules.pop(spec.name, None)
         return None
-    for name, fn in vars(module).items():
-        if not callable(fn) or name.startswith("_") or not inspect.isfunction(fn):
-            continue
-        params = list(inspect.signature(fn).parameters)
-        if re.search(r"wide|cpus|many", name) and len(params) >= 1:
-            return fn
-    return None
+    return module
 
 
-def wide_host(base: Captured, ncpus: int, workdir: Path) -> tuple[Host, str]:
-    dest = workdir / f"wide-{ncpus}"
-    write(widen(base, ncpus), dest)
-    return open_host(dest), f"this machine's capture grown to {ncpus} CPUs"
+def fixture_host(module, ncpus: int, dest: Path) -> str | None:
+    """Write a fixture host of ncpus into dest with the fixture builder; None if it cannot.
+    384 CPUs is its committed design (big-4s); other sizes reshape that model, untuned."""
+    if module is None:
+        return None
+    try:
+        if ncpus == 384 and "big-4s" in getattr(module, "MODELS", {}):
+            module.build_host("big-4s", dest)
+            return "tests/hosts/build.py big-4s"
+        sockets, threads = _layout(ncpus)
+        if ncpus % (sockets * threads):
+            return None
+        model = dataclasses.replace(module.MODELS["big-4s"](), name=f"bench-{ncpus}", sockets=sockets,
+                                    cores=ncpus // (sockets * threads), threads=threads, tuned=False,
+                                    isolated=frozenset(), extra_cmdline="", hugepages_1g_node={},
+                                    nic_node=None, core_ids=None)
+        module.write_files(module.render(model), dest)
+        return f"tests/hosts/build.py model, {sockets}s x {ncpus // (sockets * threads)}c x {threads}t"
+    except Exception:
+        shutil.rmtree(dest, ignore_errors=True)
+        return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -294,24 +308,18 @@ def main(argv: list[str] | None = None) -> int:
               f"({len(c.files)} files, {len(c.links)} links, {len(c.all_dirs())} folders, "
               f"{c.size_bytes() / 1024:.0f} KiB uncompressed)   (target: capture < 2 s, archive < 2 MB)")
 
-        builder = _fixture_builder()
+        module = _fixture_module()
         counts = [int(x) for x in args.cpus.split(",") if x.strip()]
         print("\ncost by CPU count (all probes, in-process, on a snapshot folder):")
         print(f"  {'CPUs':>5}  {'median ms':>10}  {'min ms':>8}  {'open ms':>8}  {'first ms':>9}  {'ms/CPU':>7}  source")
         wide384 = None
         for n in counts:
-            if builder is not None:
-                dest = workdir / f"fixture-{n}"
-                try:
-                    builder(dest, n)
-                    host_path, how = dest, "tests/hosts/build.py"
-                except Exception:
-                    host_path = None
-            else:
-                host_path = None
-            if host_path is None:
-                write(widen(result.captured, n), workdir / f"wide-{n}")
-                host_path, how = workdir / f"wide-{n}", "this machine grown"
+            host_path = workdir / f"fixture-{n}"
+            how = fixture_host(module, n, host_path)
+            if how is None:
+                host_path = workdir / f"wide-{n}"
+                write(widen(result.captured, n), host_path)
+                how = "this machine's capture grown"
             t0 = time.perf_counter()
             host = open_host(host_path)
             open_ms = (time.perf_counter() - t0) * 1000
