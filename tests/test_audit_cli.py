@@ -1,0 +1,146 @@
+"""``hftinfra audit`` as a user runs it: exit codes, formats, errors as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hftinfra.cli import main
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+TUNED = str(HOSTS / "tuned-2s")
+UNTUNED = str(HOSTS / "untuned-2s")
+
+
+def run(capsys, *argv):
+    code = main(["audit", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exit_codes(capsys):
+    assert run(capsys, "--host", TUNED, "--format", "json")[0] == 0
+    assert run(capsys, "--host", UNTUNED, "--format", "json")[0] == 1
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--profile", "nope"], "unknown profile 'nope'"),
+    (["--profile", "/nonexistent/ours.yaml"], "no such profile file"),
+    (["--var", "isolated_cpus=banana"], "--var isolated_cpus: expected a cpulist"),
+    (["--var", "colour=blue"], "--var colour: profile hft-isolated has no such variable"),
+    (["--only", "disk"], "--only disk: no such area"),
+    (["--host", "/nonexistent"], "no such snapshot"),
+    (["--explain", "cpu.isolatd"], "did you mean 'cpu.isolated'"),
+])
+def test_user_mistakes_exit_2_with_one_line(capsys, argv, needle):
+    code, out, err = run(capsys, "--host", TUNED, *argv) if "--host" not in argv else run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("hftinfra audit: error:")
+
+
+def test_bad_user_profile_file(capsys, tmp_path):
+    p = tmp_path / "ours.yaml"
+    p.write_text("include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: many\n")
+    code, out, err = run(capsys, "--host", TUNED, "--profile", str(p))
+    assert code == 2 and "ours.yaml: checks.memory.swappiness.expect: expected an integer" in err
+
+
+def test_user_profile_file_runs(capsys, tmp_path):
+    p = tmp_path / "ours.yaml"
+    p.write_text("include: hft-isolated\nchecks:\n  kernel.preempt:\n    enabled: false\n")
+    code, out, err = run(capsys, "--host", TUNED, "--profile", str(p), "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["profile"]["chain"][-1] == "ours"
+    assert "kernel.preempt" not in {f["id"] for f in doc["findings"]}
+    assert doc["summary"]["warn"] == 0
+
+
+def test_json_to_file_and_var(capsys, tmp_path):
+    out_file = tmp_path / "report.json"
+    code, out, err = run(capsys, "--host", UNTUNED, "--var", "isolated_cpus=8-15,24-31", "--only", "cpu",
+                         "--format", "json", "-o", str(out_file))
+    assert code == 1 and out == ""
+    doc = json.loads(out_file.read_text())
+    assert doc["profile"]["variables"]["isolated_cpus"] == {"value": "8-15,24-31", "origin": "--var"}
+    assert doc["profile"]["variables"]["housekeeping_cpus"]["value"] == "0-7,16-23"
+    assert doc["only"] == ["cpu"]
+    iso = next(f for f in doc["findings"] if f["id"] == "cpu.isolated")
+    assert "isolcpus=managed_irq,domain,8-15,24-31" in iso["fix"]
+
+
+def test_markdown_and_text(capsys):
+    code, out, err = run(capsys, "--host", UNTUNED, "--format", "markdown")
+    assert code == 1 and out.startswith("# Host audit")
+    code, out, err = run(capsys, "--host", UNTUNED)
+    assert code == 1 and "\x1b[" not in out and "Fixes (review before running)" in out
+
+
+def test_explain_and_list(capsys):
+    code, out, err = run(capsys, "--explain", "kernel.sched_rt_runtime")
+    assert code == 0
+    assert "allowed but risky: -1" in out and "sched-rt-group" in out
+    assert out.index("latency-performance:") < out.index("hft-isolated:")
+    code, out, err = run(capsys, "--list")
+    assert code == 0 and len(out.splitlines()) >= 32
+
+
+def test_host_from_environment(capsys, monkeypatch):
+    monkeypatch.setenv("HFTINFRA_HOST", TUNED)
+    code, out, err = run(capsys, "--format", "json")
+    assert code == 0 and json.loads(out)["host"]["source"] == TUNED
+
+
+def test_whole_process_does_not_import_heavy_libraries(tmp_path):
+    probe = ("import sys, runpy; sys.argv=['hftinfra','audit','--host',%r,'--format','json'];\n"
+             "from hftinfra.cli import main\n"
+             "import io, contextlib\n"
+             "with contextlib.redirect_stdout(io.StringIO()): main(sys.argv[1:])\n"
+             "print(sorted(m for m in ('plotly','pandas','ipywidgets','numpy') if m in sys.modules))") % UNTUNED
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="needs a normal user; runs as root here")
+def test_runs_as_normal_user():
+    proc = subprocess.run([sys.executable, "-m", "hftinfra", "audit", "--format", "json"],
+                          capture_output=True, text=True)
+    assert proc.returncode in (0, 1)
+    doc = json.loads(proc.stdout)
+    assert all(not (f["status"] == "pass" and f["observed"].startswith("unknown")) for f in doc["findings"])
+
+
+def test_runs_as_nobody_when_root():
+    """As root, drop to 'nobody' and audit the live host: it still runs; unreadables are unknown."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch user")
+    import pwd
+
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no 'nobody' user")
+
+    def demote():
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+    env = dict(os.environ, HOME="/tmp")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hftinfra", "audit", "--format", "json"], capture_output=True,
+                              text=True, preexec_fn=demote, env=env, cwd="/")
+    except PermissionError:
+        pytest.skip("this interpreter is not executable by nobody")
+    if proc.returncode == 2 and "Permission denied" in proc.stderr and "hftinfra" in proc.stderr:
+        pytest.skip("the checkout is not readable by nobody")
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    pm = next(f for f in doc["findings"] if f["id"] == "cpu.pm_qos")
+    assert pm["status"] in ("unknown", "skip")  # /dev/cpu_dma_latency is root-only
+    assert all(not (f["status"] == "pass" and f["observed"].startswith("unknown")) for f in doc["findings"])
