@@ -98,11 +98,11 @@ def test_host_from_environment(capsys, monkeypatch):
 
 
 def test_whole_process_does_not_import_heavy_libraries(tmp_path):
-    probe = ("import sys, runpy; sys.argv=['hftinfra','audit','--host',%r,'--format','json'];\n"
+    probe = (f"import sys; sys.argv=['hftinfra','audit','--host',{UNTUNED!r},'--format','json'];\n"
              "from hftinfra.cli import main\n"
              "import io, contextlib\n"
              "with contextlib.redirect_stdout(io.StringIO()): main(sys.argv[1:])\n"
-             "print(sorted(m for m in ('plotly','pandas','ipywidgets','numpy') if m in sys.modules))") % UNTUNED
+             "print(sorted(m for m in ('plotly','pandas','ipywidgets','numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
