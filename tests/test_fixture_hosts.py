@@ -59,13 +59,26 @@ def test_builder_masks_are_as_wide_as_the_kernel_prints_them(nr, cpus, text):
 
 
 def test_big_host_has_384_cpus_and_wide_masks(tmp_path):
-    root = build.build_host("big-4s", tmp_path / "big")
-    cpu = root / "sys/devices/system/cpu"
-    assert (cpu / "online").read_text() == "0-383\n"
-    assert len([p for p in cpu.iterdir() if p.name[3:].isdigit()]) == 384
-    mask = (root / "sys/devices/virtual/workqueue/cpumask").read_text().strip()
-    assert len(mask.split(",")) == 12
-    assert (cpu / "cpu200/topology/thread_siblings_list").read_text() == "8,200\n"
+    from hftinfra.host import open_host
+
+    host = open_host(build.build_host("big-4s", tmp_path / "big-4s.tar.gz"))
+    cpu = "/sys/devices/system/cpu"
+    assert host.read(f"{cpu}/online") == "0-383"
+    assert len([n for n in host.listdir(cpu) if n[3:].isdigit()]) == 384
+    assert len(host.read("/sys/devices/virtual/workqueue/cpumask").split(",")) == 12
+    assert host.read(f"{cpu}/cpu200/topology/thread_siblings_list") == "8,200"
+    assert host.read(f"{cpu}/cpu200/cpufreq/scaling_driver") == "intel_pstate"  # through the link
+
+
+def test_archive_and_folder_hold_the_same_tree(tmp_path):
+    from hftinfra.host import open_host
+
+    folder = open_host(build.build_host("unreadable", tmp_path / "dir"))
+    archive = open_host(build.build_host("unreadable", tmp_path / "u.tar.gz"))
+    for path in ("/proc/cmdline", "/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor",
+                 "/sys/devices/system/cpu/cpu0/cpufreq/scaling_max_freq", "/proc/cpuinfo"):
+        assert folder.read(path) == archive.read(path)
+    assert folder.listdir("/sys/devices/system/cpu") == archive.listdir("/sys/devices/system/cpu")
 
 
 @pytest.mark.parametrize("name", build.COMMITTED)

@@ -1,7 +1,7 @@
 """Build the fixture hosts under tests/hosts/ (snapshot trees in the kernel's formats).
 
     python tests/hosts/build.py            # rewrite every committed tree
-    python tests/hosts/build.py big-4s DIR # write one host into DIR
+    python tests/hosts/build.py big-4s DEST # one host into DEST (a folder, or .tar.gz)
 
 Each host is a model (sockets, cores, threads, what is tuned) rendered to the files the
 kernel would show for it. The committed trees are this script's output, checked by
@@ -36,10 +36,13 @@ Designs
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import random
 import shutil
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,7 +353,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             # arch/x86/kernel/cpu/intel_epb.c adds power/energy_perf_bias when a CPU comes
             # online and removes it when it goes offline.
             f[f"{base}/power/energy_perf_bias"] = "0" if m.tuned else "6"
-            sib = m.siblings(c)
+            # x86 remove_siblinginfo() and cacheinfo drop an offline CPU from the sibling,
+            # package and shared-cache masks of the CPUs that stay online.
+            sib = [x for x in m.siblings(c) if x not in m.offline]
             pkg = [x for x in m.socket_cpus(s) if x not in m.offline]
             topo = f"{base}/topology"
             f[f"{topo}/physical_package_id"] = str(s)
@@ -737,6 +742,7 @@ def _overlay_unreadable(m: Model, f: dict) -> None:
     denied = [
         "/proc/cmdline", f"{CPU}/isolated", "/dev/cpu_dma_latency",
         f"{CPU}/cpu2/topology/thread_siblings_list", f"{CPU}/cpufreq/policy1/scaling_governor",
+        f"{CPU}/cpu1/cpufreq/scaling_governor",
         f"{NODE}/node0/meminfo", "/etc/systemd/system.conf", "/proc/1/status",
         f"{CPU}/cpu3/cpuidle", "/sys/class/dmi/id/product_serial", "/proc/sys/kernel/nmi_watchdog",
     ]
@@ -765,24 +771,55 @@ def files_for(name: str) -> dict[str, str | bytes | Link]:
 
 
 def write_files(files: dict[str, str | bytes | Link], dest: Path) -> Path:
+    made: set[str] = set()
     for path, content in sorted(files.items()):
-        target = dest / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = os.path.join(dest, path.lstrip("/"))
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
         if isinstance(content, Link):
-            target.symlink_to(str(content))
-        elif isinstance(content, bytes):
-            target.write_bytes(content)
-        elif path.startswith("/hftinfra/"):
-            target.write_text(content + "\n")
-        else:
+            os.symlink(str(content), target)
+            continue
+        if isinstance(content, str):
             # sysfs and procfs end every value with a newline; an empty value is "\n".
-            target.write_text(content if content.endswith("\n") else content + "\n")
+            if not content.endswith("\n"):
+                content += "\n"
+            content = content.encode()
+        with open(target, "wb") as fh:
+            fh.write(content)
+    return dest
+
+
+def write_archive(files: dict[str, str | bytes | Link], dest: Path) -> Path:
+    """The same tree as a .tar.gz snapshot: one file to write instead of tens of
+    thousands, which is what keeps the 384-CPU host cheap to build per test run."""
+    with tarfile.open(dest, "w:gz", compresslevel=1) as tar:
+        for path, content in sorted(files.items()):
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.mtime = 0
+            if isinstance(content, Link):
+                info.type = tarfile.SYMTYPE
+                info.linkname = str(content)
+                tar.addfile(info)
+                continue
+            if isinstance(content, str):
+                if not content.endswith("\n"):
+                    content += "\n"
+                content = content.encode()
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
     return dest
 
 
 def build_host(name: str, dest: Path | str) -> Path:
-    """Write fixture host ``name`` into ``dest`` (created; must not exist or be empty)."""
+    """Write fixture host ``name`` to ``dest``: a directory (created), or a snapshot
+    archive when ``dest`` ends in ``.tar.gz``."""
     dest = Path(dest)
+    if dest.name.endswith(".tar.gz"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return write_archive(files_for(name), dest)
     dest.mkdir(parents=True, exist_ok=True)
     return write_files(files_for(name), dest)
 

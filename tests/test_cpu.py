@@ -1,0 +1,625 @@
+"""CPU probes: pure parsers, then the probes on fixture hosts, the live host and the corpus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hftinfra.cpu import (
+    PM_QOS_DEFAULT_LATENCY_US,
+    parse_cache_size_kb,
+    parse_cpus_allowed_list,
+    parse_disable_flag,
+    parse_distances,
+    parse_node_meminfo_kb,
+    parse_online_flag,
+    parse_pm_qos_latency,
+    parse_proc_status,
+    parse_sysfs_cpulist,
+    parse_systemd_cpu_affinity,
+    read_frequency,
+    read_idle,
+    read_isolation,
+    read_topology,
+)
+from hftinfra.cpulist import parse_cpulist
+from hftinfra.host import Reason, Unread, open_host
+from hftinfra.records import to_jsonable
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+REPO = HOSTS.parents[1]
+
+_spec = importlib.util.spec_from_file_location("fixture_build", HOSTS / "build.py")
+build = sys.modules.get("fixture_build") or importlib.util.module_from_spec(_spec)
+if "fixture_build" not in sys.modules:
+    sys.modules["fixture_build"] = build
+    _spec.loader.exec_module(build)
+
+ISOLATED = frozenset(range(9, 16)) | frozenset(range(25, 32))
+ALL32 = frozenset(range(32))
+HOUSEKEEPING = ALL32 - ISOLATED
+NODE0 = frozenset(range(0, 8)) | frozenset(range(16, 24))
+NODE1 = ALL32 - NODE0
+
+
+def fixture(name: str):
+    return open_host(HOSTS / name)
+
+
+@pytest.fixture(scope="module")
+def big_host(tmp_path_factory):
+    return open_host(build.build_host("big-4s", tmp_path_factory.mktemp("big") / "big-4s.tar.gz"))
+
+
+def reason(value) -> Reason:
+    assert isinstance(value, Unread), f"expected an Unread, got {value!r}"
+    return value.reason
+
+
+# ---- parsers: real samples ---------------------------------------------------------------
+
+
+def test_online_flag():
+    assert parse_online_flag("1\n") is True
+    assert parse_online_flag("0") is False
+    for bad in ("", "2", "yes"):
+        with pytest.raises(ValueError):
+            parse_online_flag(bad)
+
+
+def test_sysfs_cpulist_null_is_empty():
+    assert parse_sysfs_cpulist("(null)") == frozenset()
+    assert parse_sysfs_cpulist("") == frozenset()
+    assert parse_sysfs_cpulist("9-15,25-31") == ISOLATED
+
+
+@pytest.mark.parametrize("text, kb", [("32K", 32), ("1280K", 1280), ("18432K", 18432), ("2M", 2048)])
+def test_cache_size(text, kb):
+    assert parse_cache_size_kb(text) == kb
+
+
+@pytest.mark.parametrize("bad", ["", "K", "big", "-1K", "12G"])
+def test_cache_size_refuses(bad):
+    with pytest.raises(ValueError):
+        parse_cache_size_kb(bad)
+
+
+def test_distances():
+    assert parse_distances("10 20\n") == (10, 20)
+    assert parse_distances("10 21 21 21") == (10, 21, 21, 21)
+    with pytest.raises(ValueError):
+        parse_distances("")
+    with pytest.raises(ValueError):
+        parse_distances("10 x")
+
+
+def test_node_meminfo():
+    text = ("Node 0 MemTotal:        5597400 kB\nNode 0 MemFree:         4893300 kB\n"
+            "Node 0 HugePages_Total:     0\n")
+    assert parse_node_meminfo_kb(text) == {"MemTotal": 5597400, "MemFree": 4893300, "HugePages_Total": 0}
+    with pytest.raises(ValueError):
+        parse_node_meminfo_kb("MemTotal: 1 kB")
+
+
+PID1_STATUS = """Name:\tsystemd
+Umask:\t0000
+State:\tS (sleeping)
+Speculation_Store_Bypass:\tvulnerable
+Cpus_allowed:\t3
+Cpus_allowed_list:\t0-1
+Mems_allowed:\t00000000,00000001
+Mems_allowed_list:\t0
+"""
+
+
+def test_proc_status_sample():
+    fields = parse_proc_status(PID1_STATUS)
+    assert fields["Name"] == "systemd" and fields["Cpus_allowed"] == "3"
+    assert parse_cpus_allowed_list(PID1_STATUS) == frozenset({0, 1})
+    with pytest.raises(ValueError):
+        parse_cpus_allowed_list("Name:\tsystemd\n")
+
+
+@pytest.mark.parametrize("text, cpus", [
+    ("[Manager]\n#CPUAffinity=1 2\n", None),  # as shipped
+    ("[Manager]\nCPUAffinity=0-8 16-24\n", HOUSEKEEPING),
+    ("[Manager]\nCPUAffinity=0,1 2\n", {0, 1, 2}),
+    ("[Manager]\nCPUAffinity=4\nCPUAffinity=5\n", {5}),  # last assignment wins
+    ("[Manager]\nCPUAffinity=4\nCPUAffinity=\n", None),  # empty resets
+    ("[Service]\nCPUAffinity=4\n", None),  # not the manager's section
+    ("[Manager]\n; CPUAffinity=4\nLogLevel=info\n", None),
+    ("[Manager]\nCPUAffinity=0 \\\n  1\n", {0, 1}),  # continuation line
+])
+def test_systemd_cpu_affinity(text, cpus):
+    got = parse_systemd_cpu_affinity(text)
+    assert got == (frozenset(cpus) if cpus is not None else None)
+
+
+def test_systemd_cpu_affinity_refuses_garbage():
+    with pytest.raises(ValueError):
+        parse_systemd_cpu_affinity("[Manager]\nCPUAffinity=all-of-them\n")
+
+
+def test_pm_qos_latency():
+    assert parse_pm_qos_latency(struct.pack("<i", 2_000_000_000)) == PM_QOS_DEFAULT_LATENCY_US
+    assert parse_pm_qos_latency(b"\x00\x00\x00\x00") == 0
+    assert parse_pm_qos_latency(struct.pack("<i", -1)) == -1
+    for bad in (b"", b"\x01\x02", b"0x00000000\n"):
+        with pytest.raises(ValueError):
+            parse_pm_qos_latency(bad)
+
+
+def test_disable_flag():
+    assert parse_disable_flag("1") is True
+    assert parse_disable_flag("0\n") is False
+    with pytest.raises(ValueError):
+        parse_disable_flag("off")
+
+
+TEXT_PARSERS = [parse_online_flag, parse_sysfs_cpulist, parse_cache_size_kb, parse_distances,
+                parse_node_meminfo_kb, parse_proc_status, parse_cpus_allowed_list,
+                parse_systemd_cpu_affinity, parse_disable_flag]
+
+
+@settings(max_examples=200)
+@given(st.text())
+def test_parsers_only_ever_raise_valueerror(text):
+    for parse in TEXT_PARSERS:
+        try:
+            parse(text)
+        except ValueError:
+            pass
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(["[Manager]", "[Service]", "CPUAffinity=", "0-3", "7", ",", " ", "\n",
+                                 "#", "\\", "x", "LogLevel=info"]), max_size=20))
+def test_systemd_parser_on_near_misses(parts):
+    try:
+        got = parse_systemd_cpu_affinity("".join(parts))
+    except ValueError:
+        return
+    assert got is None or all(isinstance(c, int) for c in got)
+
+
+@given(st.integers(min_value=-(2 ** 31), max_value=2 ** 31 - 1))
+def test_pm_qos_round_trip(value):
+    assert parse_pm_qos_latency(struct.pack("<i", value)) == value
+
+
+@given(st.binary(max_size=8))
+def test_pm_qos_never_crashes(data):
+    try:
+        assert isinstance(parse_pm_qos_latency(data), int)
+    except ValueError:
+        assert len(data) != 4
+
+
+# ---- tuned-2s ----------------------------------------------------------------------------
+
+
+def test_tuned_topology():
+    topo = read_topology(fixture("tuned-2s"))
+    assert [c.id for c in topo.cpus] == list(range(32))
+    assert topo.possible == topo.present == topo.online == ALL32
+    assert topo.offline == frozenset()
+    assert topo.packages == (0, 1)
+    assert topo.smt_active is True and topo.smt_control == "on"
+    assert topo.kernel_max == 8191
+    assert [n.node for n in topo.numa_nodes] == [0, 1]
+    assert topo.numa_nodes[0].cpus == NODE0 and topo.numa_nodes[1].cpus == NODE1
+    assert topo.numa_nodes[1].distances == (20, 10)
+    assert topo.numa_nodes[1].mem_total_kb == 131_661_408
+    assert isinstance(topo.numa_nodes[1].mem_free_kb, int)
+    for c in topo.cpus:
+        assert c.online is True
+        assert c.siblings == frozenset({c.id % 16, c.id % 16 + 16})
+        assert c.package == (0 if c.id in NODE0 else 1) == c.numa_node
+        assert c.die == 0
+        assert c.package_cpus == (NODE0 if c.id in NODE0 else NODE1)
+    # Intel core ids are not 0..n-1: fused-off cores leave gaps.
+    assert [topo.cpu(n).core for n in range(8)] == [0, 2, 3, 5, 8, 10, 11, 13]
+    assert topo.cpu(19).core == topo.cpu(3).core == 5
+    assert len(topo.cores) == 16 and topo.threads_per_core == 2
+    caches = {k.name: k for k in topo.cpu(9).caches}
+    assert set(caches) == {"L1d", "L1i", "L2", "L3"}
+    assert caches["L1d"].size_kb == 48 and caches["L1d"].shared_cpus == {9, 25}
+    assert caches["L2"].size_kb == 1280 and caches["L3"].size_kb == 18432
+    assert caches["L3"].shared_cpus == NODE1 and caches["L3"].id == 1
+    with pytest.raises(KeyError):
+        topo.cpu(32)
+
+
+def test_tuned_isolation():
+    iso = read_isolation(fixture("tuned-2s"))
+    assert iso.isolated == iso.nohz_full == ISOLATED
+    assert iso.cmdline_isolcpus == iso.cmdline_nohz_full == iso.cmdline_rcu_nocbs == ISOLATED
+    assert iso.cmdline_isolcpus_flags == frozenset({"managed_irq", "domain"})
+    assert iso.cmdline_rcu_nocb_poll is True
+    assert iso.cmdline_irqaffinity == HOUSEKEEPING
+    assert iso.systemd_affinity == iso.systemd_affinity_configured == HOUSEKEEPING
+    assert iso.systemd_affinity_configured_in == "/etc/systemd/system.conf"
+    assert iso.workqueue_cpumask == HOUSEKEEPING
+    assert iso.housekeeping == HOUSEKEEPING
+    assert iso.isolated_any == ISOLATED
+    assert iso.roles == {n: ("isolated" if n in ISOLATED else "housekeeping") for n in range(32)}
+    assert "/proc/cmdline" in iso.sources and "/sys/devices/system/cpu/isolated" in iso.sources
+
+
+def test_tuned_frequency():
+    freq = read_frequency(fixture("tuned-2s"))
+    assert freq.has_cpufreq is True
+    assert freq.drivers == {"intel_pstate"}
+    assert freq.governors() == {"performance": ALL32}
+    assert freq.intel_pstate_status == "active"
+    assert freq.no_turbo is True and freq.turbo_enabled is False
+    assert (freq.min_perf_pct, freq.max_perf_pct, freq.turbo_pct) == (100, 100, 3)
+    assert reason(freq.boost) is Reason.MISSING  # intel_pstate has no cpufreq/boost
+    assert reason(freq.amd_pstate_status) is Reason.MISSING
+    for c in freq.cpus:
+        assert c.policy == f"policy{c.cpu}"
+        assert c.min_khz == c.max_khz == c.base_khz == 3_600_000
+        assert (c.hw_min_khz, c.hw_max_khz) == (800_000, 3_700_000)
+        assert abs(c.cur_khz - 3_600_000) <= 60
+        assert c.epp == "performance" and c.epb == 0
+        assert "power" in c.available_epp and c.available_governors == ("performance", "powersave")
+
+
+def test_tuned_idle():
+    idle = read_idle(fixture("tuned-2s"))
+    assert (idle.driver, idle.governor) == ("intel_idle", "menu")
+    assert idle.state_names() == ("POLL", "C1", "C1E", "C6")
+    assert idle.cmdline_processor_max_cstate == 1
+    assert idle.cmdline_intel_idle_max_cstate is None and idle.cmdline_idle is None
+    assert idle.intel_idle_max_cstate == 9
+    assert idle.pm_qos_latency_us == 1 and idle.pm_qos_requested is True
+    for c in idle.cpus:
+        assert [s.disabled for s in c.states] == [False, False, True, True]
+        assert [(s.latency_us, s.residency_us) for s in c.states] == [(0, 0), (1, 1), (4, 4), (170, 600)]
+        assert c.max_enabled_latency_us == 1
+        assert all(isinstance(s.usage, int) and isinstance(s.time_us, int) for s in c.states)
+
+
+# ---- untuned-2s --------------------------------------------------------------------------
+
+
+def test_untuned_is_the_same_shape_with_defaults():
+    host = fixture("untuned-2s")
+    topo = read_topology(host)
+    assert len(topo.cpus) == 32 and topo.numa_nodes[0].cpus == NODE0
+    iso = read_isolation(host)
+    assert iso.isolated == frozenset()
+    assert iso.nohz_full == frozenset()  # "(null)": NO_HZ_FULL kernel booted without nohz_full=
+    assert (iso.cmdline_isolcpus, iso.cmdline_isolcpus_flags, iso.cmdline_nohz_full,
+            iso.cmdline_rcu_nocbs, iso.cmdline_irqaffinity) == (None,) * 5
+    assert iso.cmdline_rcu_nocb_poll is False
+    assert iso.systemd_affinity_configured is None and iso.systemd_affinity == ALL32
+    assert iso.workqueue_cpumask == ALL32 == iso.housekeeping
+    assert set(iso.roles.values()) == {"housekeeping"}
+    freq = read_frequency(host)
+    assert freq.governors() == {"powersave": ALL32}
+    assert freq.turbo_enabled is True and freq.min_perf_pct == 22
+    assert {c.epp for c in freq.cpus} == {"balance_performance"} and {c.epb for c in freq.cpus} == {6}
+    idle = read_idle(host)
+    assert all(s.disabled is False for c in idle.cpus for s in c.states)
+    assert {c.max_enabled_latency_us for c in idle.cpus} == {170}
+    assert idle.pm_qos_latency_us == PM_QOS_DEFAULT_LATENCY_US and idle.pm_qos_requested is False
+    assert idle.cmdline_processor_max_cstate is None
+
+
+# ---- edge cases --------------------------------------------------------------------------
+
+
+def test_cpu0_offline():
+    host = fixture("cpu0-offline")
+    topo = read_topology(host)
+    assert [c.id for c in topo.cpus] == list(range(8))
+    assert topo.online == frozenset(range(1, 8)) and topo.offline == frozenset({0})
+    cpu0 = topo.cpu(0)
+    assert cpu0.online is False
+    for value in (cpu0.package, cpu0.core, cpu0.siblings, cpu0.caches):
+        assert reason(value) is Reason.MISSING and "offline" in value.detail
+    assert cpu0.numa_node == 0  # the cpu0/node0 link stays while offline
+    assert topo.numa_nodes[0].cpus == frozenset(range(1, 8))
+    # The kernel drops an offline CPU from its siblings' masks (x86 remove_siblinginfo).
+    assert topo.cpu(4).siblings == frozenset({4})
+    assert topo.cpu(5).siblings == frozenset({1, 5}) and topo.smt_active is True
+    iso = read_isolation(host)
+    assert iso.roles[0] == "offline" and iso.housekeeping == frozenset(range(1, 8))
+    freq = read_frequency(host)
+    assert reason(freq.cpus[0].governor) is Reason.UNSUPPORTED  # inactive policy: EBUSY
+    assert reason(freq.cpus[0].epb) is Reason.MISSING
+    assert freq.cpus[1].governor == "powersave"
+    idle = read_idle(host)
+    assert isinstance(idle.cpus[0].states, tuple) and len(idle.cpus[0].states) == 4
+
+
+def test_unreadable_reports_each_reason_and_never_a_value():
+    host = fixture("unreadable")
+    topo = read_topology(host)
+    assert reason(topo.cpu(2).siblings) is Reason.DENIED
+    assert topo.cpu(1).siblings == frozenset({1})
+    l2 = [k for k in topo.cpu(3).caches if k.index == 2][0]
+    assert reason(l2.size_kb) is Reason.MALFORMED
+    assert reason(topo.numa_nodes[0].mem_total_kb) is Reason.DENIED
+    iso = read_isolation(host)
+    assert reason(iso.isolated) is Reason.DENIED
+    assert reason(iso.housekeeping) is Reason.DENIED
+    assert set(iso.roles.values()) == {"unknown"}
+    for value in (iso.cmdline_isolcpus, iso.cmdline_isolcpus_flags, iso.cmdline_nohz_full,
+                  iso.cmdline_rcu_nocbs, iso.cmdline_irqaffinity, iso.cmdline_rcu_nocb_poll):
+        assert reason(value) is Reason.DENIED
+    assert reason(iso.systemd_affinity) is Reason.DENIED
+    assert reason(iso.systemd_affinity_configured) is Reason.DENIED
+    assert reason(iso.workqueue_cpumask) is Reason.MALFORMED
+    assert iso.nohz_full == frozenset()
+    freq = read_frequency(host)
+    assert reason(freq.cpus[1].governor) is Reason.DENIED
+    assert reason(freq.cpus[0].max_khz) is Reason.MALFORMED
+    assert freq.governors() == {"powersave": frozenset({0, 2, 3})}
+    idle = read_idle(host)
+    assert reason(idle.cpus[3].states) is Reason.DENIED
+    assert reason(idle.cpus[1].states[1].latency_us) is Reason.MALFORMED
+    assert reason(idle.cpus[1].max_enabled_latency_us) is Reason.MALFORMED
+    assert reason(idle.pm_qos_latency_us) is Reason.DENIED
+    assert reason(idle.pm_qos_requested) is Reason.DENIED
+    assert reason(idle.cmdline_intel_idle_max_cstate) is Reason.DENIED
+
+
+def test_big_host(big_host):
+    model = build.big_4s()
+    topo = read_topology(big_host)
+    assert len(topo.cpus) == 384 and topo.online == frozenset(range(384))
+    assert topo.packages == (0, 1, 2, 3) and len(topo.numa_nodes) == 4
+    assert topo.cpu(200).siblings == frozenset({8, 200})
+    assert topo.numa_nodes[3].distances == (21, 21, 21, 10)
+    assert len(topo.cores) == 192
+    iso = read_isolation(big_host)
+    assert iso.isolated == iso.nohz_full == iso.cmdline_isolcpus == model.isolated
+    assert iso.workqueue_cpumask == frozenset(range(384)) - model.isolated == iso.housekeeping
+    assert iso.cmdline_irqaffinity == iso.housekeeping
+    assert sum(1 for r in iso.roles.values() if r == "isolated") == 94
+    freq = read_frequency(big_host)
+    assert len(freq.cpus) == 384 and freq.governors() == {"performance": frozenset(range(384))}
+    idle = read_idle(big_host)
+    assert len(idle.cpus) == 384
+
+
+def test_records_name_their_sources_once_per_kind(big_host):
+    topo = read_topology(big_host)
+    assert "/sys/devices/system/cpu/cpu*/topology/core_id" in topo.sources
+    assert len(topo.sources) < 40
+    assert len(set(topo.sources)) == len(topo.sources)
+
+
+def test_small_trees(tree):
+    host = tree({
+        "/sys/devices/system/cpu/online": "0-3",
+        "/sys/devices/system/cpu/possible": "0-7",
+        "/sys/devices/system/cpu/isolated": "2-3",
+        "/proc/cmdline": "ro isolcpus=2-N nohz_full=3 irqaffinity=bad",
+        "/etc/systemd/system.conf": "[Manager]\nCPUAffinity=0 1\n",
+        "/etc/systemd/system.conf.d/50-hk.conf": "[Manager]\nCPUAffinity=0\n",
+    })
+    iso = read_isolation(host)
+    # N is the last possible CPU (7), not the last online one.
+    assert iso.cmdline_isolcpus == frozenset(range(2, 8))
+    assert iso.cmdline_isolcpus_flags == frozenset({"domain"})
+    assert iso.cmdline_nohz_full == frozenset({3})
+    assert reason(iso.cmdline_irqaffinity) is Reason.MALFORMED
+    assert iso.cmdline_rcu_nocbs is None
+    assert iso.systemd_affinity_configured == frozenset({0})
+    assert iso.systemd_affinity_configured_in == "/etc/systemd/system.conf.d/50-hk.conf"
+    # nohz_full missing: a kernel without NO_HZ_FULL; it says so and housekeeping still derives.
+    assert reason(iso.nohz_full) is Reason.MISSING and "NO_HZ_FULL" in iso.nohz_full.detail
+    assert iso.housekeeping == frozenset({0, 1})
+    assert iso.roles == {0: "housekeeping", 1: "housekeeping", 2: "isolated", 3: "isolated",
+                         4: "offline", 5: "offline", 6: "offline", 7: "offline"}
+
+
+def test_no_cpufreq_driver_is_not_unreadable(tree):
+    base = {"/sys/devices/system/cpu/online": "0-1", "/sys/devices/system/cpu/present": "0-1",
+            "/sys/devices/system/cpu/cpu0/topology/core_id": "0",
+            "/sys/devices/system/cpu/cpu1/topology/core_id": "1"}
+    host = tree(base)
+    (Path(host.source) / "sys/devices/system/cpu/cpufreq").mkdir()
+    freq = read_frequency(host)
+    assert freq.has_cpufreq is False
+    assert reason(freq.cpus[0].governor) is Reason.UNSUPPORTED
+    assert reason(freq.turbo_enabled) is Reason.UNSUPPORTED
+
+
+def test_unknown_cpufreq_when_the_folder_is_absent(tree):
+    freq = read_frequency(tree({"/sys/devices/system/cpu/online": "0"}))
+    assert reason(freq.has_cpufreq) is Reason.MISSING
+    assert reason(freq.cpus[0].governor) is Reason.MISSING
+
+
+def test_idle_cmdline_values(tree):
+    idle = read_idle(tree({"/sys/devices/system/cpu/online": "0",
+                           "/proc/cmdline": "intel_idle.max_cstate=0 processor.max_cstate=x idle=poll"}))
+    assert idle.cmdline_intel_idle_max_cstate == 0
+    assert reason(idle.cmdline_processor_max_cstate) is Reason.MALFORMED
+    assert idle.cmdline_idle == "poll"
+    assert reason(idle.driver) is Reason.MISSING and reason(idle.pm_qos_latency_us) is Reason.MISSING
+
+
+def test_records_are_jsonable_and_render():
+    host = fixture("tuned-2s")
+    for probe in (read_topology, read_isolation, read_frequency, read_idle):
+        record = probe(host)
+        data = json.loads(json.dumps(to_jsonable(record)))
+        assert data["sources"]
+        html = record._repr_html_()
+        assert html.startswith("<div>") and "<table>" in html
+    assert to_jsonable(read_isolation(host))["isolated"] == "9-15,25-31"
+
+
+def test_probes_are_registered():
+    from hftinfra.probes import all_probes
+
+    probes = all_probes()
+    for name, fn in (("cpu.topology", read_topology), ("cpu.isolation", read_isolation),
+                     ("cpu.frequency", read_frequency), ("cpu.idle", read_idle)):
+        assert probes[name] is fn
+
+
+def test_cpu_module_does_not_import_heavy_libraries():
+    code = ("import sys, hftinfra.cpu; "
+            "print([m for m in ('plotly', 'pandas', 'ipywidgets') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---- the corpus: real trees nobody here wrote ---------------------------------------------
+
+
+def _unreads(value, path="") -> list[tuple[str, Unread]]:
+    found = []
+    if isinstance(value, Unread):
+        return [(path, value)]
+    if hasattr(value, "__dataclass_fields__"):
+        for name in value.__dataclass_fields__:
+            found += _unreads(getattr(value, name), f"{path}.{name}")
+    elif isinstance(value, (tuple, list)):
+        for i, v in enumerate(value):
+            found += _unreads(v, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found += _unreads(v, f"{path}[{k}]")
+    return found
+
+
+def test_corpus_trees(corpus_host):
+    records = [probe(corpus_host) for probe in (read_topology, read_isolation, read_frequency, read_idle)]
+    for record in records:
+        json.dumps(to_jsonable(record))
+        for where, unread in _unreads(record):
+            assert unread.reason in Reason, where
+    topo, iso, freq, idle = records
+    assert topo.cpus, "a corpus tree has cpuN folders"
+    # Absent from every corpus tree: reported as missing, never a value.
+    assert reason(idle.pm_qos_latency_us) is Reason.MISSING
+    assert reason(iso.workqueue_cpumask) is Reason.MISSING
+    assert reason(iso.nohz_full) is Reason.MISSING
+    assert reason(topo.smt_active) is Reason.MISSING
+    assert isinstance(iso.isolated, frozenset) and iso.isolated
+
+
+def test_corpus_known_values():
+    root = REPO.parent / "shared" / "corpus"
+    if not root.is_dir():
+        pytest.skip("no ../shared/corpus beside this clone")
+    ne = open_host(root / "node_exporter")
+    assert read_isolation(ne).isolated == frozenset({1, 3, 4, 5, 9})
+    pf = open_host(root / "procfs")
+    iso = read_isolation(pf)
+    assert iso.isolated == frozenset({1, 2, 3, 4, 5, 6, 7, 9})
+    assert iso.cmdline_isolcpus is None  # its cmdline has no isolcpus=
+    freq = read_frequency(pf)
+    by_cpu = {c.cpu: c for c in freq.cpus}
+    assert by_cpu[1].governor == "powersave" and by_cpu[1].driver == "intel_pstate"
+    assert by_cpu[1].hw_max_khz == 3_300_000
+
+
+# ---- the live host ------------------------------------------------------------------------
+
+
+def _lscpu() -> dict[str, str]:
+    try:
+        out = subprocess.run(["lscpu", "-J"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("lscpu not available")
+    rows = {}
+
+    def walk(items):
+        for row in items:
+            rows[row["field"]] = row.get("data")
+            walk(row.get("children", []))
+
+    walk(json.loads(out)["lscpu"])
+    return rows
+
+
+def test_live_topology_matches_the_system_tools():
+    live = open_host(None)
+    topo = read_topology(live)
+    nproc = int(subprocess.run(["nproc", "--all"], capture_output=True, text=True, check=True).stdout)
+    assert len(topo.online) == os.cpu_count()
+    assert len(topo.cpus) >= nproc
+    rows = _lscpu()
+    assert len(topo.present) == int(rows["CPU(s):"])
+    assert topo.online == parse_cpulist(rows["On-line CPU(s) list:"])
+    if "NUMA node(s):" in rows:
+        assert len(topo.numa_nodes) == int(rows["NUMA node(s):"])
+    for node in topo.numa_nodes:
+        key = f"NUMA node{node.node} CPU(s):"
+        if key in rows:
+            assert node.cpus == parse_cpulist(rows[key])
+    if "Thread(s) per core:" in rows:
+        assert topo.threads_per_core == int(rows["Thread(s) per core:"])
+    with open("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list") as fh:
+        assert topo.cpu(0).siblings == parse_cpulist(fh.read())
+
+
+def test_live_isolation_frequency_idle_match_sysfs():
+    live = open_host(None)
+    iso = read_isolation(live)
+    with open("/sys/devices/system/cpu/isolated") as fh:
+        assert iso.isolated == parse_cpulist(fh.read())
+    if os.path.exists("/sys/devices/system/cpu/nohz_full"):
+        assert isinstance(iso.nohz_full, frozenset)
+    else:
+        assert reason(iso.nohz_full) is Reason.MISSING
+    assert iso.systemd_affinity == frozenset(os.sched_getaffinity(1))
+    freq = read_frequency(live)
+    has = any(os.path.isdir(f"/sys/devices/system/cpu/cpu{n}/cpufreq") for n in range(os.cpu_count()))
+    assert freq.has_cpufreq is has
+    idle = read_idle(live)
+    drv = "/sys/devices/system/cpu/cpuidle/current_driver"
+    if os.path.exists(drv):
+        with open(drv) as fh:
+            assert idle.driver == fh.read().strip()
+        states = [n for n in os.listdir("/sys/devices/system/cpu/cpu0/cpuidle") if n.startswith("state")]
+        assert len(idle.cpus[0].states) == len(states)
+    try:
+        with open("/dev/cpu_dma_latency", "rb") as fh:
+            assert idle.pm_qos_latency_us == struct.unpack("<i", fh.read(4))[0]
+    except PermissionError:
+        assert reason(idle.pm_qos_latency_us) is Reason.DENIED
+    except FileNotFoundError:
+        assert reason(idle.pm_qos_latency_us) is Reason.MISSING
+
+
+# Counters that move between two reads of a live host.
+MOVING = {"usage", "time_us", "cur_khz", "mem_free_kb"}
+
+
+def _steady(value):
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k not in MOVING}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return value
+
+
+def test_snapshot_of_the_live_host_gives_the_same_records(tmp_path):
+    from hftinfra.probes import all_probes
+    from hftinfra.snapshot import capture, write
+
+    probes = {name: fn for name, fn in all_probes().items() if name.startswith("cpu.")}
+    live = open_host(None)
+    result = capture(live, probes)
+    assert result.probe_errors == {}
+    snap = open_host(write(result.captured, tmp_path / "snap"))
+    for probe in (read_topology, read_isolation, read_frequency, read_idle):
+        assert _steady(to_jsonable(probe(snap))) == _steady(to_jsonable(probe(live))), probe.__name__
