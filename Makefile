@@ -43,6 +43,7 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 book: setup
+	@$(BIN)/python tools/gen_checks_reference.py
 	@$(BIN)/python tools/build.py
 
 # pytest exit 5 means it collected nothing: said out loud, and not a failure of the set-up.

@@ -176,3 +176,29 @@ def test_fix_script_only_for_failures(tuned, untuned):
     script = untuned.fix_script()
     assert "memory.ksm" not in script  # passes on untuned
     assert "sysctl -w vm.swappiness=10" in script
+
+
+def test_checks_reference_page_is_current():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(repo / "tools" / "gen_checks_reference.py"), "--check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    page = (repo / "reference" / "checks.md").read_text()
+    for cid in catalog():
+        assert f"### `{cid}`" in page
+
+
+def test_scorecard_rows_and_figure(untuned):
+    from hftinfra.viz.audit import compare_figure, fixes_html, scorecard_figure, scorecard_rows
+
+    rows = scorecard_rows(untuned)
+    assert [r["area"] for r in rows] == ["cpu", "kernel", "memory"]
+    assert sum(r["fail"] for r in rows) == untuned.summary["fail"]
+    fig = scorecard_figure(untuned)
+    assert [t.name for t in fig.data] == ["pass", "fail", "warn", "skip", "unknown"]
+    assert compare_figure({"a": untuned}).data[1].x == (untuned.summary["fail"],)
+    assert "cpu.isolated" in fixes_html(untuned)

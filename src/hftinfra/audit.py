@@ -152,6 +152,11 @@ class Report:
     def __str__(self) -> str:
         return self.to_text()
 
+    def __repr__(self) -> str:
+        from hftinfra.report import summary_line
+
+        return f"<audit of {self.host.get('source')} against {self.profile.name}: {summary_line(self)}>"
+
 
 # ---- host facts that variables default to --------------------------------------------------
 
