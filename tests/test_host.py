@@ -5,18 +5,25 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tarfile
 import threading
 from pathlib import Path
 
-import sys
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: conftest is not on the path
 from conftest import write_tree  # noqa: E402
 
 from hftinfra.host import (
-    CommandResult, HostError, LiveHost, Reason, Recorder, SnapshotHost, Unread, host_from_env,
+    CommandResult,
+    HostError,
+    LiveHost,
+    Reason,
+    Recorder,
+    SnapshotHost,
+    Unread,
+    host_from_env,
     open_host,
 )
 

@@ -20,14 +20,15 @@ import json
 import os
 import posixpath
 import shutil
-import subprocess
 import stat
+import subprocess
 import tarfile
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -11,7 +11,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SCHEMA = "hftinfra.probe"
 SCHEMA_VERSION = 1

@@ -38,13 +38,26 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from hftinfra.host import (
-    COMMANDS_FILE, META_DIR, META_FILE, UNREAD_FILE, CommandResult, Host, HostError,
-    LiveHost, Reason, SnapshotHost, Unread, _norm, command_key, host_from_env, open_host,
+    COMMANDS_FILE,
+    META_DIR,
+    META_FILE,
+    UNREAD_FILE,
+    CommandResult,
+    Host,
+    HostError,
+    LiveHost,
+    Reason,
+    SnapshotHost,
+    Unread,
+    _norm,
+    command_key,
+    host_from_env,
+    open_host,
 )
 
 SCHEMA = "hftinfra.snapshot"
