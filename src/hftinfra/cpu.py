@@ -1008,3 +1008,65 @@ def read_idle(host: Host) -> Idle:
         pm_qos_latency_us=qos,
         sources=r.sources(),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Platform hints: what firmware (BIOS) settings leave visible to the OS
+
+
+CPUINFO = "/proc/cpuinfo"
+CLOCKSOURCE_DIR = "/sys/devices/system/clocksource/clocksource0"
+IOMMU_CLASS = "/sys/class/iommu"
+WATCHDOG_CLASS = "/sys/class/watchdog"
+UNCORE_DIR = f"{CPU_DIR}/intel_uncore_frequency"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Traces of firmware settings in what the kernel shows: CPU flags (``vmx`` vanishes
+    when the BIOS locks VT-x off, kernel 5.6+), clocksources (``hpet`` only when the BIOS
+    enables it), IOMMU units (VT-d/AMD-Vi), hardware watchdog devices."""
+
+    cpu_flags: frozenset[str] | Unread  # flags of the first processor in /proc/cpuinfo
+    cpu_vendor: str | Unread
+    clocksource: str | Unread
+    available_clocksources: tuple[str, ...] | Unread
+    iommus: tuple[str, ...] | Unread  # /sys/class/iommu: dmar0, ivhd0, ...
+    watchdogs: tuple[str, ...] | Unread  # /sys/class/watchdog: watchdog0 (iTCO_wdt, ipmi), ...
+    uncore_frequency: tuple[str, ...] | Unread  # intel_uncore_frequency package_XX_die_YY
+    sources: tuple[str, ...]
+
+    def has_flag(self, flag: str) -> bool | Unread:
+        return self.cpu_flags if isinstance(self.cpu_flags, Unread) else flag in self.cpu_flags
+
+
+@probe("cpu.platform")
+def read_platform(host: Host) -> Platform:
+    from hftinfra.parsers import cpuinfo_flags, parse_cpuinfo
+
+    r = _Reader(host)
+    info = r.value(CPUINFO, parse_cpuinfo)
+    flags: frozenset[str] | Unread
+    vendor: str | Unread
+    if isinstance(info, Unread):
+        flags = vendor = info
+    else:
+        first = next((b for b in info if "processor" in b), info[0] if info else {})
+        flags = cpuinfo_flags(first) if ("flags" in first or "Features" in first) else Unread(
+            Reason.MISSING, CPUINFO, "no flags line")
+        vendor = first.get("vendor_id") or Unread(Reason.MISSING, CPUINFO, "no vendor_id line")
+
+    def names(path: str) -> tuple[str, ...] | Unread:
+        listed = r.listdir(path)
+        return listed if isinstance(listed, Unread) else tuple(listed)
+
+    return Platform(
+        cpu_flags=flags,
+        cpu_vendor=vendor,
+        clocksource=_strip(r.read(f"{CLOCKSOURCE_DIR}/current_clocksource")),
+        available_clocksources=r.value(f"{CLOCKSOURCE_DIR}/available_clocksource", lambda t: tuple(t.split())),
+        iommus=names(IOMMU_CLASS),
+        watchdogs=names(WATCHDOG_CLASS),
+        uncore_frequency=names(UNCORE_DIR),
+        sources=r.sources(),
+    )

@@ -671,6 +671,20 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     f["/sys/devices/virtual/net/lo/address"] = "00:00:00:00:00:00"
     f["/sys/devices/virtual/net/lo/mtu"] = "65536"
     f["/sys/devices/virtual/net/lo/operstate"] = "unknown"
+    # Firmware traces: VT-d units and the chipset watchdog only where the BIOS leaves them
+    # on (tuned: VT-d and the TCO watchdog off); uncore frequency pinned on the tuned host.
+    if not m.tuned:
+        for i in range(2 * m.sockets):
+            f[f"/sys/class/iommu/dmar{i}"] = Link(f"../../devices/virtual/iommu/dmar{i}")
+            f[f"/sys/devices/virtual/iommu/dmar{i}/intel-iommu/version"] = "1:0"
+        f["/sys/class/watchdog/watchdog0"] = Link("../../devices/virtual/watchdog/watchdog0")
+        f["/sys/devices/virtual/watchdog/watchdog0/identity"] = "iTCO_wdt"
+    for s_ in range(m.sockets):
+        u = f"{CPU}/intel_uncore_frequency/package_{s_:02d}_die_00"
+        f[f"{u}/initial_min_freq_khz"] = "800000"
+        f[f"{u}/initial_max_freq_khz"] = "2400000"
+        f[f"{u}/min_freq_khz"] = "2400000" if m.tuned else "800000"
+        f[f"{u}/max_freq_khz"] = "2400000"
     dmi = "/sys/class/dmi/id"
     vendor, product = m.vendor
     f[f"{dmi}/sys_vendor"] = vendor
