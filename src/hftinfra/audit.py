@@ -368,9 +368,7 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
             continue
         findings.append(evaluate(check, rule, ctx, values))
 
-    from hftinfra.identity import read_identity
-
-    identity = read_identity(host)
+    identity = ctx.identity()
     return Report(host=host_block(identity), profile=profile, variables=values, findings=findings,
                   only=only, elapsed_s=time.perf_counter() - t0, identity=identity)
 

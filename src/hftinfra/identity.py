@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from hftinfra.cpulist import parse_cpulist
 from hftinfra.host import Host, Reason, Unread
-from hftinfra.parsers import cpuinfo_flags, parse_cpuinfo
+from hftinfra.parsers import cpuinfo_flags, parse_cpuinfo, parse_os_release
 
 CPUINFO = "/proc/cpuinfo"
 ONLINE = "/sys/devices/system/cpu/online"
@@ -20,6 +20,7 @@ OSRELEASE = "/proc/sys/kernel/osrelease"
 DMI_VENDOR = "/sys/class/dmi/id/sys_vendor"
 DMI_PRODUCT = "/sys/class/dmi/id/product_name"
 HYPERVISOR_TYPE = "/sys/hypervisor/type"
+OS_RELEASE = "/etc/os-release"
 
 # DMI strings that name a hypervisor (systemd's detect-virt keys on the same vendors).
 _DMI_VIRT = {
@@ -57,7 +58,9 @@ class HostIdentity:
     cpus_online: int | Unread
     virtualization: Virtualization
     when: str | Unread  # ISO 8601: now for a live host, capture time for a snapshot
-    sources: tuple[str, ...] = (CPUINFO, ONLINE, HOSTNAME, OSRELEASE, DMI_VENDOR, DMI_PRODUCT)
+    os_name: str | Unread = Unread(Reason.MISSING, OS_RELEASE)  # PRETTY_NAME
+    os_ids: frozenset[str] | Unread = Unread(Reason.MISSING, OS_RELEASE)  # ID and ID_LIKE words
+    sources: tuple[str, ...] = (CPUINFO, ONLINE, HOSTNAME, OSRELEASE, OS_RELEASE, DMI_VENDOR, DMI_PRODUCT)
 
     def summary(self) -> str:
         where = "live host" if self.is_live else f"snapshot {self.source}"
@@ -114,6 +117,14 @@ def read_identity(host: Host) -> HostIdentity:
         when = str(captured) if captured else Unread(Reason.MISSING, "hftinfra/meta.json",
                                                      "capture time not recorded in this snapshot")
     hostname = host.read(HOSTNAME)
+    os_release = host.read_value(OS_RELEASE, parse_os_release)
+    if isinstance(os_release, Unread):
+        os_name: str | Unread = os_release
+        os_ids: frozenset[str] | Unread = os_release
+    else:
+        os_name = os_release.get("PRETTY_NAME") or os_release.get("NAME") or Unread(
+            Reason.MALFORMED, OS_RELEASE, "no PRETTY_NAME or NAME")
+        os_ids = frozenset((os_release.get("ID", "") + " " + os_release.get("ID_LIKE", "")).split())
     return HostIdentity(
         source=host.source,
         is_live=host.is_live,
@@ -123,4 +134,6 @@ def read_identity(host: Host) -> HostIdentity:
         cpus_online=cpus,
         virtualization=detect_virtualization(host, cpuinfo),
         when=when,
+        os_name=os_name,
+        os_ids=os_ids,
     )

@@ -311,3 +311,26 @@ def vulnerability_state(text: str) -> str:
     if low.startswith(("vulnerable", "processor vulnerable")):
         return "vulnerable"
     return "unknown"
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """``/etc/os-release`` (os-release(5)) to ``{KEY: value}`` with quotes removed.
+
+    Sample: ``PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"`` / ``ID=debian``
+
+    >>> parse_os_release('ID=rocky\nID_LIKE="rhel centos fedora"\n# note')["ID_LIKE"]
+    'rhel centos fedora'
+    """
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        fields[key.strip()] = value.replace('\\"', '"').replace("\\$", "$").replace("\\\\", "\\")
+    return fields

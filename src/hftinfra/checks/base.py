@@ -121,6 +121,12 @@ class Context:
             self.probe_seconds[name] = time.perf_counter() - t0
         return self._cache[name]
 
+    def identity(self):
+        """Which host this is (also names the distribution, for fix templates)."""
+        from hftinfra.identity import read_identity
+
+        return self.cached("identity", lambda: read_identity(self.host))
+
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Derived values several checks share (the cmdline, the online set)."""
         if key not in self._cache:

@@ -16,7 +16,6 @@ from hftinfra.checks.base import Context
 from hftinfra.cpulist import format_cpulist
 from hftinfra.host import Unread
 
-OS_RELEASE = "/etc/os-release"
 SYSCTL_DROPIN = "/etc/sysctl.d/90-hftinfra-{name}.conf"
 
 
@@ -54,15 +53,10 @@ def isolation_sets(ctx: Context) -> dict[str, Any]:
 def os_family(ctx: Context) -> str:
     """'rhel', 'debian' or 'unknown': which boot-loader tooling a fix should use."""
     def compute():
-        text = ctx.host.read(OS_RELEASE)
-        if isinstance(text, Unread):
+        ids = ctx.identity().os_ids
+        if isinstance(ids, Unread):
             return "unknown"
-        fields = {}
-        for line in text.splitlines():
-            k, sep, v = line.partition("=")
-            if sep:
-                fields[k.strip()] = v.strip().strip('"').lower()
-        ids = {fields.get("ID", "")} | set(fields.get("ID_LIKE", "").split())
+        ids = {i.lower() for i in ids}
         if ids & {"rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn"}:
             return "rhel"
         if ids & {"debian", "ubuntu"}:
