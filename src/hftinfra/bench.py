@@ -355,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "hftinfra", "snapshot", "-o", str(Path(tmp) / "s.tar.gz")],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         print(f"  {'hftinfra snapshot -o X.tar.gz':<30} {(time.perf_counter() - t0) * 1000:7.1f} ms (one run)")
+
+    from hftinfra.bench_audit import bench_audit
+
+    print()
+    bench_audit(max(3, args.runs // 3))
     return 0
 
 

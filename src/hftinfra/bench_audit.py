@@ -10,7 +10,6 @@ Targets from the issue: under 0.4 s on the live host, under 1.5 s on the 300+ CP
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
 import sys
@@ -19,21 +18,11 @@ import time
 from pathlib import Path
 
 
-def _repo() -> Path | None:
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "tests" / "hosts" / "build.py").is_file() else None
-
-
 def _build_big_host(dest: Path) -> Path | None:
-    repo = _repo()
-    if repo is None:
-        return None
-    spec = importlib.util.spec_from_file_location("_hftinfra_fixture_build", repo / "tests" / "hosts" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = module  # dataclasses in the builder look their module up
-    spec.loader.exec_module(module)
-    return module.build_host("big-4s", dest / "big-4s")
+    from hftinfra.bench import _fixture_module, fixture_host
+
+    path = dest / "big-4s"
+    return path if fixture_host(_fixture_module(), 384, path) else None
 
 
 def time_cli(args: list[str], runs: int) -> list[float]:
