@@ -143,8 +143,9 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
     def on_start(cell, cell_index, **_):
         current["index"] = cell_index
 
+    # One budget for the whole notebook (asyncio.wait_for below), not one per cell.
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+        nb, timeout=None, kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(path.parent)}}, store_widget_state=True,
         on_cell_start=on_start, record_timing=False,
     )
@@ -159,7 +160,18 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
 
     async def run():
         with open(kernel_log, "w") as err:
-            await asyncio.wait_for(client.async_execute(stderr=err), timeout)
+            task = asyncio.ensure_future(client.async_execute(stderr=err))
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            if not done:
+                # Cancelling shuts the kernel down, and nbclient may then report a dead kernel:
+                # the cause to report is the time limit.
+                task.cancel()
+                try:
+                    await task
+                except BaseException:
+                    pass
+                raise TimeoutError(timeout)
+            task.result()
 
     try:
         asyncio.run(run())
@@ -272,8 +284,11 @@ def build_html(book: Path, root: Path) -> float:
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book), "--path-output", str(root),
            "--all", "-W", "-n", "--keep-going", "-q"]
     log("rendering HTML: " + " ".join(cmd[1:]))
-    proc = subprocess.run(cmd, cwd=root)
+    # Jupyter Book's closing banner goes to stdout; Sphinx's warnings and errors to stderr,
+    # which stays attached. The banner is shown only when the build failed.
+    proc = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
+        sys.stdout.write(proc.stdout)
         raise SystemExit(f"[book] HTML build failed (Sphinx warnings are errors; see above), exit {proc.returncode}")
     return time.monotonic() - started
 
@@ -301,6 +316,8 @@ def human(n: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=REPO, help="book root (default: the repository)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output folder, named _build (default: ROOT/_build)")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("NB_JOBS", 0)) or os.cpu_count() or 1)
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("NB_TIMEOUT", 600)),
                     help="seconds per notebook (default 600, or $NB_TIMEOUT)")
@@ -309,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     root = args.root.resolve()
-    build = root / "_build"
+    build = (args.out or root / "_build").resolve()
+    if build.name != "_build":
+        # Jupyter Book writes to <path-output>/_build/html: the folder's name is not ours to pick.
+        print(f"[book] error: --out must name a folder called _build, not {build}", file=sys.stderr)
+        return 2
     book = build / "book"
     total_started = time.monotonic()
     try:
@@ -342,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.execute_only:
         return 0
 
-    html_seconds = build_html(book, root)
+    html_seconds = build_html(book, build.parent)
     html = build / "html"
     copied = assets.install(REPO, html / "_static" / "lib")
     sizes = assets.measure(html)

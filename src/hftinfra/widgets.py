@@ -45,8 +45,9 @@ def cpu_picker(topo, isolation=None, initial: int | None = None):
                         layout=w.Layout(width="22em"))
     cards = w.Stack([w.HTML(_cpu_card(c, roles.get(c.id, _ROLE_FALLBACK))) for c in cpus], selected_index=start)
     # Dropdown.value lives only in the kernel; ``index`` is the synced trait the browser sees.
-    w.jslink((picker, "index"), (cards, "selected_index"))
+    link = w.jslink((picker, "index"), (cards, "selected_index"))
     box = w.VBox([picker, cards])
+    box.link = link  # kept for callers and tests: the link lives in the browser
     box.add_class("hftinfra-cpu-picker")
     return box
 
