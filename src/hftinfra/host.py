@@ -347,6 +347,9 @@ class LiveHost(Host):
 class _Tree:
     """A read-only file tree with chroot-style symlink resolution."""
 
+    def __init__(self) -> None:
+        self._resolved_dirs: dict[str, str] = {}
+
     def lstat_kind(self, rel: str) -> str | None:  # 'file' | 'dir' | 'link' | None
         raise NotImplementedError
 
@@ -360,7 +363,25 @@ class _Tree:
         raise NotImplementedError
 
     def resolve(self, path: str, follow_last: bool = True) -> str:
-        """Resolve '/a/b/c' to a link-free relative path 'a/b/c' inside the tree."""
+        """Resolve '/a/b/c' to a link-free relative path 'a/b/c' inside the tree.
+
+        Probes read many files of one folder (a CPU's cpuidle states), so a folder's
+        resolution is kept: the tree does not change while it is read."""
+        parent, _, last = path.rstrip("/").rpartition("/")
+        if last in ("", ".", ".."):
+            return self._walk(path, follow_last)
+        base = self._resolved_dirs.get(parent)
+        if base is None:
+            base = self._resolved_dirs[parent] = self._walk(parent or "/", True)
+        cand = f"{base}/{last}" if base else last
+        kind = self.lstat_kind(cand)
+        if kind is None:
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if kind == "link" and follow_last:
+            return self._walk(path, follow_last)
+        return cand
+
+    def _walk(self, path: str, follow_last: bool) -> str:
         todo = [p for p in path.split("/") if p]
         done: list[str] = []
         hops = 0
@@ -392,6 +413,7 @@ class _Tree:
 
 class _DirTree(_Tree):
     def __init__(self, root: Path):
+        super().__init__()
         self.root = root
         self._prefix = str(root).rstrip("/") + "/"
         # A snapshot does not change while it is read. Resolving walks every component of
@@ -438,6 +460,7 @@ class _MemTree(_Tree):
     """A tree held in memory, read from a .tar.gz snapshot."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.files: dict[str, bytes] = {}
         self.links: dict[str, str] = {}
         self.dirs: set[str] = {""}
