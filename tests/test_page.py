@@ -86,7 +86,6 @@ def test_module_entry_point_exits_non_zero_with_one_line(tmp_path):
 
 def test_notebook_cell_with_a_bad_host_fails_with_one_line(tmp_path):
     """What a reader sees in the notebook: nbclient's error is the one line, no traceback."""
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbformat.v4 import new_code_cell, new_notebook

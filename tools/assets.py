@@ -26,13 +26,18 @@ NPM_FONT_DIR = "@jupyter-widgets/html-manager/dist"
 FONT_SUFFIXES = (".woff2", ".woff", ".ttf")
 
 
-# embed-amd.js takes the folder of its own AMD module, resolved against require.js's base
-# URL (the page's folder), as the place of its fonts. Pointing the module prefix at the
-# vendor copy makes every page, at any depth, fetch them from _static/lib/html-manager/.
+# Each AMD module embed-amd.js defines ("@jupyter-widgets/base", "@jupyter-widgets/controls",
+# "@jupyter-widgets/html-manager/dist/libembed-amd", ...) takes the folder of its own module
+# URI, resolved against require.js's base URL (the page's folder), as the place of its fonts.
+# Mapping the prefixes onto the copy in _static/lib/html-manager/ makes every page, at any
+# depth, find them there; the longest prefix wins in require.js.
 REQUIRE_PATHS_JS = """\
 (function () {
-  var here = document.currentScript.src.replace(/[^/]*$/, "");
-  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": here + "html-manager" } });
+  var here = document.currentScript.src.replace(/[^/]*$/, "") + "html-manager";
+  window.require.config({ paths: {
+    "@jupyter-widgets": here,
+    "@jupyter-widgets/html-manager/dist": here
+  } });
 })();
 """
 

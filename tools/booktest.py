@@ -7,13 +7,16 @@ the same ``_build``.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +59,13 @@ def run_build(*args: str, env: dict | None = None, timeout: float = 1500) -> Bui
 
 @functools.cache
 def book() -> BuildRun:
-    """The repository's book, built into ``_build`` as ``make book`` does, once per run."""
-    return run_build()
+    """The repository's book, built as ``make book`` does, once per test run.
+
+    Into a folder of this run's own, not the repository's ``_build``: a ``make book`` or
+    another test run in the same checkout must not swap the staged notebooks under it."""
+    base = Path(tempfile.mkdtemp(prefix="hftinfra-book-"))
+    atexit.register(shutil.rmtree, base, ignore_errors=True)
+    return run_build("--out", str(base / "_build"))
 
 
 def toc_notebooks() -> list[str]:

@@ -36,7 +36,12 @@ class PageError(Exception):
 
 def repo_root() -> Path | None:
     """The checkout this library runs from (editable install), or one found above the cwd."""
-    candidates = [Path(__file__).resolve().parents[2], *Path.cwd().resolve().parents, Path.cwd().resolve()]
+    candidates = [Path(__file__).resolve().parents[2]]
+    try:
+        cwd = Path.cwd().resolve()
+        candidates += [cwd, *cwd.parents]
+    except FileNotFoundError:  # the folder this kernel started in was removed meanwhile
+        pass
     env = os.environ.get("HFTINFRA_REPO")
     if env:
         candidates.insert(0, Path(env))
