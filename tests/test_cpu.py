@@ -29,6 +29,7 @@ from hftinfra.cpu import (
     read_frequency,
     read_idle,
     read_isolation,
+    read_platform,
     read_topology,
 )
 from hftinfra.cpulist import parse_cpulist
@@ -469,7 +470,7 @@ def test_probes_are_registered():
 
     probes = all_probes()
     for name, fn in (("cpu.topology", read_topology), ("cpu.isolation", read_isolation),
-                     ("cpu.frequency", read_frequency), ("cpu.idle", read_idle)):
+                     ("cpu.frequency", read_frequency), ("cpu.idle", read_idle), ("cpu.platform", read_platform)):
         assert probes[name] is fn
 
 
@@ -621,5 +622,5 @@ def test_snapshot_of_the_live_host_gives_the_same_records(tmp_path):
     result = capture(live, probes)
     assert result.probe_errors == {}
     snap = open_host(write(result.captured, tmp_path / "snap"))
-    for probe in (read_topology, read_isolation, read_frequency, read_idle):
+    for probe in (read_topology, read_isolation, read_frequency, read_idle, read_platform):
         assert _steady(to_jsonable(probe(snap))) == _steady(to_jsonable(probe(live))), probe.__name__

@@ -18,7 +18,8 @@ Designs
   costs frequency changes that show as jitter; min = max = 3.6 GHz. intel_idle with POLL,
   C1, C1E, C6; C1E and C6 disabled through sysfs at boot, processor.max_cstate=1 on the
   command line (it only binds acpi_idle, the fallback if intel_idle is ever disabled), a
-  1 us /dev/cpu_dma_latency request held by the tuning daemon. preempt=full (PREEMPT_DYNAMIC). 16 × 1 GiB hugepages on
+  1 us /dev/cpu_dma_latency request held by the tuning daemon. Preemption stays the RHEL
+  default (voluntary): the trading threads busy-poll alone on isolated CPUs. 16 × 1 GiB hugepages on
   node 1, THP never, KSM off, no swap, swappiness 10, mitigations=off (single-tenant box
   running only the firm's code), RHEL 9 kernel (NO_HZ_FULL, CPUMASK_OFFSTACK).
 - untuned-2s: the same hardware and kernel with distro defaults: no isolation (nohz_full
@@ -301,7 +302,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     root = "root=/dev/mapper/rl-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rl-swap"
     if m.tuned:
         pages = ",".join(f"{n}:{k}" for n, k in sorted(m.hugepages_1g_node.items()))
-        tuning = (f"{m.extra_cmdline} intel_pstate=active processor.max_cstate=1 preempt=full skew_tick=1 tsc=reliable "
+        tuning = (f"{m.extra_cmdline} intel_pstate=active processor.max_cstate=1 skew_tick=1 tsc=reliable "
                   f"nosoftlockup nmi_watchdog=0 mce=ignore_ce audit=0 mitigations=off transparent_hugepage=never "
                   f"default_hugepagesz=1G hugepagesz=1G hugepages={pages}")
         root = "root=/dev/mapper/rl-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M"
@@ -544,7 +545,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     f["/proc/version"] = (f"Linux version {m.kernel} (mockbuild@iad1-prod-build001.bld.equ.rockylinux.org) "
                           f"(gcc (GCC) 11.4.1 20230605 (Red Hat 11.4.1-2), GNU ld version 2.35.2-42.el9) "
                           f"{m.kernel_build}")
-    f["/sys/kernel/debug/sched/preempt"] = "none voluntary (full) " if m.tuned else "none (voluntary) full "
+    f["/sys/kernel/debug/sched/preempt"] = "none (voluntary) full "
     f[f"/boot/config-{m.kernel}"] = "\n".join([
         "#", f"# Automatically generated file; DO NOT EDIT.", f"# Linux/x86_64 {m.kernel.split('-')[0]} Kernel Configuration",
         "#", "CONFIG_NO_HZ_COMMON=y", "# CONFIG_HZ_PERIODIC is not set", "# CONFIG_NO_HZ_IDLE is not set",
