@@ -313,7 +313,7 @@ def test_fix_commands_are_exact_for_this_host(host_with):
     iso = report.finding("cpu.isolated")
     assert "grubby --update-kernel=ALL --args=isolcpus=managed_irq,domain,2-3,6-7" in iso.fix
     assert "sysctl -w vm.swappiness=10" in report.finding("memory.swappiness").fix
-    assert "echo 00000033 > /sys/devices/virtual/workqueue/cpumask" in report.finding("cpu.workqueue_mask").fix
+    assert "echo 33 > /sys/devices/virtual/workqueue/cpumask" in report.finding("cpu.workqueue_mask").fix
     script = report.fix_script()
     assert script.startswith("#!/bin/sh") and "# --- cpu.isolated (fail)" in script
 

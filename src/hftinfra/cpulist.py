@@ -122,12 +122,15 @@ def parse_cpumask(text: str) -> frozenset[int]:
 
 
 def format_cpumask(cpus: Iterable[int], nr_cpus: int | None = None) -> str:
-    """The kernel's form: 32-bit groups, comma separated, zero padded.
+    """The kernel's form: 32-bit groups, comma separated, most significant first; the top
+    group only as wide as its bits (``%*pb`` in lib/vsprintf.c), the others zero padded.
 
-    >>> format_cpumask({0, 1, 2, 3})
-    '0000000f'
+    >>> format_cpumask({0, 1}, nr_cpus=2)
+    '3'
     >>> format_cpumask({0, 64}, nr_cpus=96)
     '00000001,00000000,00000001'
+    >>> format_cpumask({0}, nr_cpus=36)
+    '0,00000001'
     """
     cpus = set(cpus)
     width = max([nr_cpus or 0, (max(cpus) + 1) if cpus else 1])
@@ -136,4 +139,6 @@ def format_cpumask(cpus: Iterable[int], nr_cpus: int | None = None) -> str:
     for c in cpus:
         value |= 1 << c
     groups = [(value >> (32 * i)) & 0xFFFFFFFF for i in range(ngroups)]
-    return ",".join(f"{g:08x}" for g in reversed(groups))
+    top_digits = (width - 32 * (ngroups - 1) + 3) // 4
+    text = [f"{groups[-1]:0{top_digits}x}"] + [f"{g:08x}" for g in reversed(groups[:-1])]
+    return ",".join(text)
