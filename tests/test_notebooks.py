@@ -132,6 +132,12 @@ def _nobody_python() -> tuple[list[str], dict[str, str]] | str:
     import site
     import sysconfig
 
+    probe = subprocess.run([*NOBODY, "test", "-r", str(REPO / "_toc.yml")], capture_output=True)
+    if probe.returncode != 0:
+        blocked = next((str(p) for p in [*reversed(REPO.parents), REPO]
+                        if subprocess.run([*NOBODY, "test", "-x", str(p)]).returncode != 0), str(REPO))
+        return f"'nobody' cannot read this checkout ({blocked} is closed to other users)"
+
     version = sysconfig.get_python_version()
     paths = [*site.getsitepackages(), str(REPO / "src")]
     candidates = [(sys.executable, {}), (f"/usr/bin/python{version}", {"PYTHONPATH": os.pathsep.join(paths)})]
