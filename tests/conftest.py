@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,26 @@ def corpus_host(request):
     if not request.param.is_dir():
         pytest.skip(f"{request.param} not present (no ../shared/corpus beside this clone)")
     return open_host(request.param)
+
+
+def nobody_python() -> tuple[list[str], dict[str, str]] | None:
+    """A command that runs this checkout's hftinfra as the 'nobody' user, and its environment,
+    or None when that cannot be arranged (not root, no setpriv, no Python nobody may run)."""
+    if os.geteuid() != 0:
+        return None
+    runner = shutil.which("setpriv")
+    if runner is None:
+        return None
+    site = [p for p in sys.path if p.endswith("site-packages") and p.startswith(str(REPO))]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *site])}
+    for python in (sys.executable, "/usr/bin/python3"):
+        cmd = [runner, "--reuid=65534", "--regid=65534", "--clear-groups", python]
+        try:
+            res = subprocess.run([*cmd, "-c", "import sys, hftinfra.snapshot; print(sys.version_info[:2])"],
+                                 capture_output=True, text=True, timeout=30, env=env, cwd="/")
+        except OSError:
+            continue
+        if res.returncode == 0 and res.stdout.strip() == str(sys.version_info[:2]):
+            return cmd, env
+    return None

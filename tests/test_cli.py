@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: conftest is not on the path
-from conftest import REPO, write_tree  # noqa: E402
+from conftest import REPO, nobody_python, write_tree  # noqa: E402
 
 from hftinfra import cli  # noqa: E402
 from hftinfra.host import Reason, open_host  # noqa: E402
@@ -251,27 +251,6 @@ def test_snapshot_refuses_to_overwrite(tmp_path):
         res = hftinfra("snapshot", "-o", str(tmp_path / target))
         assert_one_line_error(res, "snapshot", tmp_path / target, message)
     assert state(tmp_path) == before
-
-
-def nobody_python() -> tuple[list[str], dict[str, str]] | None:
-    """A command running this checkout's hftinfra as the nobody user, and its environment."""
-    if os.geteuid() != 0:
-        return None
-    runner = shutil.which("setpriv")
-    if runner is None:
-        return None
-    site = [p for p in sys.path if p.endswith("site-packages") and p.startswith(str(REPO))]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join([str(SRC), *site])}
-    for python in (sys.executable, "/usr/bin/python3"):
-        cmd = [runner, "--reuid=65534", "--regid=65534", "--clear-groups", python]
-        try:
-            res = subprocess.run([*cmd, "-c", "import sys, hftinfra.snapshot; print(sys.version_info[:2])"],
-                                 capture_output=True, text=True, timeout=30, env=env, cwd="/")
-        except OSError:
-            continue
-        if res.returncode == 0 and res.stdout.strip() == str(sys.version_info[:2]):
-            return cmd, env
-    return None
 
 
 def test_snapshot_as_an_unprivileged_user():
