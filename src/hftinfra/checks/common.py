@@ -19,11 +19,18 @@ from hftinfra.host import Unread
 SYSCTL_DROPIN = "/etc/sysctl.d/90-hftinfra-{name}.conf"
 
 
-def _rec(ctx: Context, probe: str, attr: str) -> Any:
+def record_field(ctx: Context, probe: str, attr: str) -> Any:
+    """One field of a probe's record, or the probe's own Unread."""
     rec = ctx.probe(probe)
     if isinstance(rec, Unread):
         return rec
     return getattr(rec, attr)
+
+
+def suggest(expectation: Any, default: Any) -> Any:
+    """The value a fix should set: the profile's, else the check's default."""
+    value = expectation.suggest() if expectation is not None and not isinstance(expectation, dict) else None
+    return default if value is None else value
 
 
 def online_cpus(ctx: Context) -> frozenset[int] | Unread:

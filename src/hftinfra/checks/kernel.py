@@ -4,7 +4,7 @@ vmstat, RT throttling, clocksource, machine-check polling) and its build choices
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, register
-from hftinfra.checks.common import cmdline_fix, sysctl_fix, sysfs_fix
+from hftinfra.checks.common import cmdline_fix, record_field, suggest, sysctl_fix, sysfs_fix
 from hftinfra.host import Reason, Unread
 
 KP = "https://docs.kernel.org/admin-guide/kernel-parameters.html"
@@ -12,20 +12,10 @@ SYSCTL_KERNEL = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
 SYSCTL_VM = "https://docs.kernel.org/admin-guide/sysctl/vm.html"
 
 
-def _suggest(expectation, default):
-    value = expectation.suggest() if expectation is not None and not isinstance(expectation, dict) else None
-    return default if value is None else value
-
-
-def _part(ctx, probe, attr):
-    rec = ctx.probe(probe)
-    return rec if isinstance(rec, Unread) else getattr(rec, attr)
-
-
 # ---- kernel.skew_tick ---------------------------------------------------------------------
 
 def _skew_tick(ctx):
-    value = _part(ctx, "kernel.tick", "skew_tick")
+    value = record_field(ctx, "kernel.tick", "skew_tick")
     if isinstance(value, Unread):
         return value
     if value is None:
@@ -41,7 +31,7 @@ register(Check(
     summary="skew_tick=1 offsets each CPU's periodic tick so they do not all take the jiffies "
             "lock at the same instant; without it, large machines see tick-aligned latency spikes.",
     reads=("/proc/cmdline",), docs=KP, kind="int", observe=_skew_tick,
-    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"skew_tick": str(_suggest(e, 1))}),
+    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"skew_tick": str(suggest(e, 1))}),
 ))
 
 
@@ -52,8 +42,8 @@ register(Check(
     summary="With timer_migration=1 the kernel may move timers of idle CPUs elsewhere, so "
             "housekeeping CPUs fire timers armed on busy ones in a pattern that is hard to control.",
     reads=("/proc/sys/kernel/timer_migration",), docs=SYSCTL_KERNEL, kind="int",
-    observe=lambda ctx: Obs(_part(ctx, "kernel.tick", "timer_migration")),
-    fix=lambda ctx, e, obs: sysctl_fix("kernel.timer_migration", _suggest(e, 0)),
+    observe=lambda ctx: Obs(record_field(ctx, "kernel.tick", "timer_migration")),
+    fix=lambda ctx, e, obs: sysctl_fix("kernel.timer_migration", suggest(e, 0)),
 ))
 
 
@@ -99,8 +89,8 @@ register(Check(
             "interrupts the latency-critical thread wherever it is.",
     reads=("/proc/sys/kernel/nmi_watchdog", "/proc/cmdline"),
     docs="https://docs.kernel.org/admin-guide/lockup-watchdogs.html", kind="int",
-    observe=lambda ctx: Obs(_part(ctx, "kernel.watchdog", "nmi_watchdog")),
-    fix=lambda ctx, e, obs: sysctl_fix("kernel.nmi_watchdog", _suggest(e, 0)) + "\n"
+    observe=lambda ctx: Obs(record_field(ctx, "kernel.watchdog", "nmi_watchdog")),
+    fix=lambda ctx, e, obs: sysctl_fix("kernel.nmi_watchdog", suggest(e, 0)) + "\n"
         + cmdline_fix(ctx, {"nmi_watchdog": "0"}, "keeps it off from boot"),
 ))
 
@@ -125,7 +115,7 @@ register(Check(
             "the limit, which also removes the safety net against a runaway RT thread.",
     reads=("/proc/sys/kernel/sched_rt_runtime_us", "/proc/sys/kernel/sched_rt_period_us"),
     docs="https://docs.kernel.org/scheduler/sched-rt-group.html", kind="int", observe=_rt_runtime,
-    fix=lambda ctx, e, obs: sysctl_fix("kernel.sched_rt_runtime_us", _suggest(e, 950000)),
+    fix=lambda ctx, e, obs: sysctl_fix("kernel.sched_rt_runtime_us", suggest(e, 950000)),
 ))
 
 
@@ -136,15 +126,15 @@ register(Check(
     summary="Every vm.stat_interval seconds each CPU folds its vm counters, a per-CPU work item "
             "that lands on isolated CPUs too; a longer interval means fewer interruptions.",
     reads=("/proc/sys/vm/stat_interval",), docs=SYSCTL_VM, kind="int",
-    observe=lambda ctx: Obs(_part(ctx, "memory.sysctl", "stat_interval")),
-    fix=lambda ctx, e, obs: sysctl_fix("vm.stat_interval", _suggest(e, 10)),
+    observe=lambda ctx: Obs(record_field(ctx, "memory.sysctl", "stat_interval")),
+    fix=lambda ctx, e, obs: sysctl_fix("vm.stat_interval", suggest(e, 10)),
 ))
 
 
 # ---- kernel.hung_task --------------------------------------------------------------------
 
 def _hung_task(ctx):
-    value = _part(ctx, "kernel.watchdog", "hung_task_timeout_secs")
+    value = record_field(ctx, "kernel.watchdog", "hung_task_timeout_secs")
     if isinstance(value, Unread) and value.reason is Reason.MISSING:
         return Skip("kernel built without the hung-task detector (no kernel.hung_task_timeout_secs)")
     if isinstance(value, int) and value == 0:
@@ -157,7 +147,7 @@ register(Check(
     summary="khungtaskd wakes every hung_task_timeout_secs to scan all tasks; a long interval "
             "(or 0, off) keeps that scan rare.",
     reads=("/proc/sys/kernel/hung_task_timeout_secs",), docs=SYSCTL_KERNEL, kind="int", observe=_hung_task,
-    fix=lambda ctx, e, obs: sysctl_fix("kernel.hung_task_timeout_secs", _suggest(e, 600)),
+    fix=lambda ctx, e, obs: sysctl_fix("kernel.hung_task_timeout_secs", suggest(e, 600)),
 ))
 
 
@@ -255,7 +245,7 @@ register(Check(
     reads=("/proc/cmdline", "/sys/devices/system/cpu/vulnerabilities/*"),
     docs="https://docs.kernel.org/admin-guide/hw-vuln/index.html", kind="str", observe=_mitigations,
     fix=lambda ctx, e, obs: ("# Security trade-off: decide this with your security team.\n"
-                             + cmdline_fix(ctx, {"mitigations": str(_suggest(e, "off"))})),
+                             + cmdline_fix(ctx, {"mitigations": str(suggest(e, "off"))})),
 ))
 
 
@@ -274,7 +264,7 @@ def _preempt(ctx):
 
 def _preempt_fix(ctx, e, obs):
     p = ctx.probe("kernel.preempt")
-    want = _suggest(e, "full")
+    want = suggest(e, "full")
     if want != "rt" and not isinstance(p, Unread) and p.dynamic is True:
         return cmdline_fix(ctx, {"preempt": str(want)})
     return (f"# this kernel cannot switch to {want} at boot (no PREEMPT_DYNAMIC, or {want} needs its own "

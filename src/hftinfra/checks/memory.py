@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, Verdict, register
-from hftinfra.checks.common import cmdline_fix, sysctl_fix, sysfs_fix
+from hftinfra.checks.common import cmdline_fix, record_field, suggest, sysctl_fix, sysfs_fix
 from hftinfra.host import Reason, Unread
 
 SYSCTL_VM = "https://docs.kernel.org/admin-guide/sysctl/vm.html"
 SYSCTL_KERNEL = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
-
-
-def _suggest(expectation, default):
-    value = expectation.suggest() if expectation is not None and not isinstance(expectation, dict) else None
-    return default if value is None else value
-
-
-def _part(ctx, probe, attr):
-    rec = ctx.probe(probe)
-    return rec if isinstance(rec, Unread) else getattr(rec, attr)
 
 
 def _missing_is_skip(value, why):
@@ -59,9 +49,9 @@ register(Check(
     reads=("/sys/kernel/mm/transparent_hugepage/enabled", "/sys/kernel/mm/transparent_hugepage/defrag",
            "/proc/cmdline"),
     docs="https://docs.kernel.org/admin-guide/mm/transhuge.html", kind="str", observe=_thp, judge=_thp_judge,
-    fix=lambda ctx, e, obs: (sysfs_fix("/sys/kernel/mm/transparent_hugepage/enabled", _suggest(e, "never"),
+    fix=lambda ctx, e, obs: (sysfs_fix("/sys/kernel/mm/transparent_hugepage/enabled", suggest(e, "never"),
                                        "the command line below keeps it")
-                             + "\n" + cmdline_fix(ctx, {"transparent_hugepage": str(_suggest(e, "never"))})),
+                             + "\n" + cmdline_fix(ctx, {"transparent_hugepage": str(suggest(e, "never"))})),
 ))
 
 
@@ -121,8 +111,8 @@ register(Check(
     summary="vm.swappiness weighs reclaiming anonymous memory (swap) against page cache; a low "
             "value keeps the process's own pages in memory.",
     reads=("/proc/sys/vm/swappiness",), docs=SYSCTL_VM, kind="int",
-    observe=lambda ctx: Obs(_part(ctx, "memory.sysctl", "swappiness")),
-    fix=lambda ctx, e, obs: sysctl_fix("vm.swappiness", _suggest(e, 10)),
+    observe=lambda ctx: Obs(record_field(ctx, "memory.sysctl", "swappiness")),
+    fix=lambda ctx, e, obs: sysctl_fix("vm.swappiness", suggest(e, 10)),
 ))
 
 
@@ -131,9 +121,9 @@ register(Check(
     summary="NUMA balancing unmaps pages periodically to learn where they are used, so the process "
             "takes hinting faults and may see its pages migrate under it.",
     reads=("/proc/sys/kernel/numa_balancing", "/proc/cmdline"), docs=SYSCTL_KERNEL, kind="int",
-    observe=lambda ctx: _missing_is_skip(_part(ctx, "memory.sysctl", "numa_balancing"),
+    observe=lambda ctx: _missing_is_skip(record_field(ctx, "memory.sysctl", "numa_balancing"),
                                          "kernel built without NUMA balancing: it cannot run"),
-    fix=lambda ctx, e, obs: (sysctl_fix("kernel.numa_balancing", _suggest(e, 0)) + "\n"
+    fix=lambda ctx, e, obs: (sysctl_fix("kernel.numa_balancing", suggest(e, 0)) + "\n"
                              + cmdline_fix(ctx, {"numa_balancing": "disable"}, "keeps it off from boot")),
 ))
 
@@ -143,9 +133,9 @@ register(Check(
     summary="With zone_reclaim_mode set, an allocation reclaims memory on its own node before "
             "using another node's free memory: a synchronous stall in the allocating thread.",
     reads=("/proc/sys/vm/zone_reclaim_mode",), docs=SYSCTL_VM, kind="int",
-    observe=lambda ctx: _missing_is_skip(_part(ctx, "memory.sysctl", "zone_reclaim_mode"),
+    observe=lambda ctx: _missing_is_skip(record_field(ctx, "memory.sysctl", "zone_reclaim_mode"),
                                          "kernel built without NUMA: no zone reclaim"),
-    fix=lambda ctx, e, obs: sysctl_fix("vm.zone_reclaim_mode", _suggest(e, 0)),
+    fix=lambda ctx, e, obs: sysctl_fix("vm.zone_reclaim_mode", suggest(e, 0)),
 ))
 
 
