@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask, parse_isolcpus
 from hftinfra.host import Host, Reason, Unread

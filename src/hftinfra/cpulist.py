@@ -13,7 +13,7 @@ Inside the library a CPU set is a ``frozenset[int]``; these functions are the ed
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 CpuSet = frozenset
 

@@ -588,6 +588,11 @@ class SnapshotHost(Host):
             raise HostError(f"{self.source}: {rel} is not a JSON object")
         return value
 
+    def check_metadata(self) -> None:
+        """Load the metadata files now: damaged metadata is an error at open, not mid-page."""
+        _ = self.meta, self.commands
+        self._recorded_unread("/")
+
     @property
     def meta(self) -> dict:
         if self._meta is None:
@@ -724,9 +729,7 @@ def open_host(spec: str | os.PathLike | None = None) -> Host:
         host = SnapshotHost(tree, str(path))
     else:
         raise HostError(f"{path}: not a snapshot (expected a directory or a .tar.gz)")
-    host.meta  # damaged metadata is an error at open, not later
-    host.commands
-    host._recorded_unread("/")
+    host.check_metadata()
     return host
 
 

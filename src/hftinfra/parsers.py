@@ -318,7 +318,7 @@ def parse_os_release(text: str) -> dict[str, str]:
 
     Sample: ``PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"`` / ``ID=debian``
 
-    >>> parse_os_release('ID=rocky\nID_LIKE="rhel centos fedora"\n# note')["ID_LIKE"]
+    >>> parse_os_release('ID=rocky\\nID_LIKE="rhel centos fedora"\\n# note')["ID_LIKE"]
     'rhel centos fedora'
     """
     fields: dict[str, str] = {}

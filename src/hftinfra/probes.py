@@ -8,7 +8,7 @@ read, so a new probe is captured without editing a list of paths.
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 from hftinfra.host import Host
 

@@ -547,7 +547,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
                           f"{m.kernel_build}")
     f["/sys/kernel/debug/sched/preempt"] = "none (voluntary) full "
     f[f"/boot/config-{m.kernel}"] = "\n".join([
-        "#", f"# Automatically generated file; DO NOT EDIT.", f"# Linux/x86_64 {m.kernel.split('-')[0]} Kernel Configuration",
+        "#", "# Automatically generated file; DO NOT EDIT.", f"# Linux/x86_64 {m.kernel.split('-')[0]} Kernel Configuration",
         "#", "CONFIG_NO_HZ_COMMON=y", "# CONFIG_HZ_PERIODIC is not set", "# CONFIG_NO_HZ_IDLE is not set",
         "CONFIG_NO_HZ_FULL=y", "CONFIG_CONTEXT_TRACKING_USER=y", "CONFIG_NO_HZ=y", "CONFIG_HIGH_RES_TIMERS=y",
         "# CONFIG_PREEMPT_NONE is not set", "CONFIG_PREEMPT_VOLUNTARY=y", "# CONFIG_PREEMPT is not set",
