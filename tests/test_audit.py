@@ -201,3 +201,29 @@ def test_scorecard_rows_and_figure(untuned):
     assert [t.name for t in fig.data] == ["pass", "fail", "warn", "skip", "unknown"]
     assert compare_figure({"a": untuned}).data[1].x == (untuned.summary["fail"],)
     assert "cpu.isolated" in fixes_html(untuned)
+
+
+def test_explorer_panes_follow_the_pickers_without_a_kernel(hosts_dir):
+    import ipywidgets as w
+
+    from hftinfra.checks.base import STATUSES
+    from hftinfra.host import open_host
+    from hftinfra.viz.audit import explorer
+
+    box = explorer(open_host(str(hosts_dir / "untuned-2s")))
+    profile, area, status = box.children[0].children
+    outer = box.children[1]
+    # Every link is a browser-side jslink from a picker's index to a Stack's selected_index.
+    assert all(type(link).__name__ == "Link" and isinstance(link, w.Widget) for link in box.links)
+    assert {link.source[0] for link in box.links} == {profile, area, status}
+    areas = [label for label, _ in area.options][1:]
+    fail_index = [label for label, _ in status.options].index("fail")
+    for mid in outer.children:
+        for a, inner in enumerate(mid.children):
+            pane = inner.children[fail_index].value.partition("<tbody>")[2]
+            # A pane for status "fail" lists failing findings only, of its area only.
+            assert all(f">{s}</span>" not in pane for s in STATUSES if s != "fail")
+            if a and "cpu." in pane:
+                assert areas[a - 1] == "cpu"
+    assert outer.selected_index == profile.index == len(outer.children) - 1
+    assert "cpu.isolated" in outer.children[-1].children[0].children[fail_index].value

@@ -1,5 +1,5 @@
-"""The built topology page in headless Chromium, with every non-local request blocked:
-the plotly figure draws, the widget renders and answers, and nothing leaves localhost."""
+"""Built pages in headless Chromium, with every non-local request blocked: the plotly
+figures draw, the widgets render and answer without a kernel, and nothing leaves localhost."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def page_report():
+def site():
     why = _missing()
     if why:
         if os.environ.get("CI"):
@@ -41,18 +41,32 @@ def page_report():
         pytest.skip(why)
     run = booktest.book()
     assert run.returncode == 0, f"the book did not build:\n{run.output[-4000:]}"
-    shot = run.out / "browser" / "cpu-topology.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
     with booktest.serve(run.html) as base:
-        proc = subprocess.run(
-            ["node", str(REPO / "tools" / "browser-check.mjs"), base, PAGE, "--search", "topology",
-             "--screenshot", str(shot)],
-            cwd=REPO, capture_output=True, text=True, timeout=180, env=dict(os.environ, CHROMIUM=CHROMIUM))
+        yield run, base
+
+
+def check_page(site, page: str, *extra: str) -> dict:
+    run, base = site
+    shot = run.out / "browser" / (Path(page).stem + ".png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["node", str(REPO / "tools" / "browser-check.mjs"), base, page, "--screenshot", str(shot), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=180, env=dict(os.environ, CHROMIUM=CHROMIUM))
     assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert "error" not in report, report["error"]
     report["base"] = base
     return report
+
+
+@pytest.fixture(scope="module")
+def page_report(site):
+    return check_page(site, PAGE, "--search", "topology")
+
+
+@pytest.fixture(scope="module")
+def host_report(site):
+    return check_page(site, "system-tuning/host-report.html")
 
 
 def test_nothing_leaves_localhost(page_report):
@@ -97,3 +111,12 @@ def test_reader_features_work_offline(page_report):
     assert page_report["download_ipynb"] >= 1
     assert page_report["prev_next"] >= 1
     assert page_report["page_toc"] >= 1
+
+
+def test_audit_explorer_filters_without_a_kernel(host_report):
+    assert host_report["nonlocal"] == [] and host_report["page_errors"] == []
+    assert host_report["explorer"] == 1, "the audit explorer did not render"
+    before, after = host_report["explorer_before"], host_report["explorer_after"]
+    assert before, "the explorer showed no findings"
+    assert set(after) <= {"fail"}, f"status filter 'fail' left {sorted(set(after))} in view"
+    assert len(after) == before.count("fail")

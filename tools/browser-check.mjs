@@ -82,7 +82,22 @@ try {
   report.prev_next = await page.locator(".prev-next-area a").count();
   report.page_toc = await page.locator("#pst-page-navigation-heading-2, .bd-toc-nav, nav.page-toc").count();
 
-  if (report.widget_drawn) {
+  const explorer = page.locator(".hftinfra-audit-explorer");
+  report.explorer = await explorer.count();
+  if (report.explorer) {
+    // The audit explorer's pickers drive pre-rendered tables in the browser (jslink):
+    // choosing status "fail" must leave only failing findings in view.
+    const statuses = async () =>
+      explorer.first().locator(".hftinfra-report").evaluateAll((els) =>
+        els.filter((e) => e.offsetParent !== null).flatMap((e) =>
+          [...e.querySelectorAll("tbody tr td:first-child")].map((td) => td.textContent.trim())));
+    report.explorer_before = await statuses();
+    await explorer.first().locator("select").nth(2).selectOption({ label: "fail" });
+    await page.waitForTimeout(300);
+    report.explorer_after = await statuses();
+  }
+
+  if (report.widget_drawn && await page.locator(".hftinfra-cpu-picker").count()) {
     // The picker is linked to its cards in the browser (jslink): choosing another CPU must
     // show another card without any kernel.
     const select = page.locator(".widget-dropdown select").first();

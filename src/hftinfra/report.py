@@ -191,22 +191,24 @@ def badge(status: str) -> str:
             f'padding:0 5px;font-size:85%;font-weight:600">{status}</span>')
 
 
-def to_html(report: Report) -> str:
+def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -> str:
     e = html.escape
     s = report.summary
     counts = " ".join(f"{badge(k)}&nbsp;{s[k]}" for k in STATUSES)
     rows = []
     for f in report.findings:
-        fix = f"<pre style='margin:2px 0;white-space:pre-wrap'>{e(f.fix)}</pre>" if f.fix else ""
+        fix = f"<pre style='margin:2px 0;white-space:pre-wrap'>{e(f.fix)}</pre>" if f.fix and with_fixes else ""
         why = e(f.message) + (f"<br><small>{e(f.reason)}</small>" if f.reason else "")
         rows.append(
             f"<tr><td>{badge(f.status)}</td><td><code>{e(f.id)}</code><br><small>{e(f.title)}</small></td>"
             f"<td>{e(f.observed)}</td><td>{e(f.expected)}</td><td>{why}{fix}</td></tr>")
+    header = (f"<p><b>{e(host_line(report))}</b><br>{e(profile_line(report))}<br>{counts}</p>"
+              if with_header else f"<p>{counts}</p>")
     return (
-        "<div class='hftinfra-report'>"
-        f"<p><b>{e(host_line(report))}</b><br>{e(profile_line(report))}<br>{counts}</p>"
+        f"<div class='hftinfra-report'>{header}"
         "<table><thead><tr><th>status</th><th>check</th><th>observed</th><th>expected</th>"
-        "<th>why / fix</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+        f"<th>{'why / fix' if with_fixes else 'why'}</th></tr></thead><tbody>" + "".join(rows)
+        + "</tbody></table></div>")
 
 
 __all__ = ["fix_script", "host_line", "profile_line", "summary_line", "to_html", "to_json", "to_markdown",

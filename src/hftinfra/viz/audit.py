@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING
 
 from hftinfra.checks.base import STATUSES
-from hftinfra.report import AREA_TITLES, STATUS_COLOR
+from hftinfra.report import AREA_TITLES, STATUS_COLOR, to_html
 
 if TYPE_CHECKING:
     from hftinfra.audit import Report
@@ -107,38 +107,54 @@ class Fixes:
 
 
 def explorer(host, profiles: list[str] | None = None, variables: list[str] | None = None):
-    """ipywidgets: pick a profile, filter by area and status; the table re-renders.
+    """ipywidgets: pick a profile, an area and a status; the findings table follows.
 
-    Each profile is audited once, up front, so switching is instant and the rendered book
-    can embed every state."""
+    It works in the static book too, where no kernel answers: every profile is audited once,
+    up front, each (profile, area, status) table is rendered in advance into nested Stacks,
+    and the three pickers drive them with ``jslink`` in the browser (see hftinfra.widgets).
+    Fixes are left out of these tables; the fix script below the explorer has them all."""
     import ipywidgets as w
 
     from hftinfra.audit import run_audit
     from hftinfra.profiles import shipped_profiles
 
-    names = profiles or sorted(shipped_profiles(), key=lambda n: {"latency-performance": 0,
-                                                                   "network-latency": 1}.get(n, 2))
-    reports = {}
-    for name in names:
-        try:
-            reports[name] = run_audit(host, name, variables=variables)
-        except ValueError:
-            continue
-    first = reports[names[-1]] if names[-1] in reports else next(iter(reports.values()))
-    profile = w.Dropdown(options=list(reports), value=first.profile.name, description="profile")
-    areas = sorted({f.area for r in reports.values() for f in r.findings})
-    area = w.SelectMultiple(options=areas, value=tuple(areas), description="area", rows=min(len(areas), 4))
-    status = w.SelectMultiple(options=STATUSES, value=STATUSES, description="status", rows=5)
-    out = w.HTML()
+    order = {"latency-performance": 0, "network-latency": 1}
+    names = profiles or sorted(shipped_profiles(), key=lambda n: order.get(n, 2))
+    reports = [run_audit(host, name, variables=variables) for name in names]
+    areas = sorted({f.area for r in reports for f in r.findings})
+    area_choices = [None, *areas]
+    status_choices = [None, *STATUSES]
 
-    def render(_=None):
-        r = reports[profile.value].filter(areas=area.value or None, statuses=status.value or None)
-        out.value = r._repr_html_() if r.findings else "<p>No findings match these filters.</p>"
+    def table(report, area, status):
+        r = report.filter(areas=[area] if area else None, statuses=[status] if status else None)
+        if not r.findings:
+            return w.HTML("<p>No findings match these filters.</p>")
+        return w.HTML(to_html(r, with_header=False, with_fixes=False))
 
-    for control in (profile, area, status):
-        control.observe(render, names="value")
-    render()
-    return w.VBox([w.HBox([profile, area, status]), out])
+    start = len(reports) - 1  # the strictest profile: what a trading box must meet
+    profile = w.Dropdown(options=[(r.profile.name, i) for i, r in enumerate(reports)], index=start,
+                         description="profile")
+    area = w.Dropdown(options=[("all", 0)] + [(a, i + 1) for i, a in enumerate(areas)], index=0,
+                      description="area")
+    status = w.Dropdown(options=[("all", 0)] + [(s_, i + 1) for i, s_ in enumerate(STATUSES)], index=0,
+                        description="status")
+    links = []
+    per_profile = []
+    for report in reports:
+        per_area = []
+        for a in area_choices:
+            inner = w.Stack([table(report, a, st) for st in status_choices], selected_index=0)
+            links.append(w.jslink((status, "index"), (inner, "selected_index")))
+            per_area.append(inner)
+        mid = w.Stack(per_area, selected_index=0)
+        links.append(w.jslink((area, "index"), (mid, "selected_index")))
+        per_profile.append(mid)
+    outer = w.Stack(per_profile, selected_index=start)
+    links.append(w.jslink((profile, "index"), (outer, "selected_index")))
+    box = w.VBox([w.HBox([profile, area, status]), outer])
+    box.links = links  # the links live in the browser; kept so callers and tests can see them
+    box.add_class("hftinfra-audit-explorer")
+    return box
 
 
 __all__ = ["Fixes", "compare_figure", "explorer", "fixes_html", "scorecard_figure", "scorecard_rows"]
