@@ -395,21 +395,6 @@ def test_corpus_procfs_exact():
     assert k.mitigations.configured is None
 
 
-# ---- snapshot round trip -----------------------------------------------------------------
-
-
-def test_snapshot_of_the_live_host_gives_the_same_records(tmp_path):
-    from hftinfra.probes import all_probes
-    from hftinfra.snapshot import capture, write
-
-    probes = {name: fn for name, fn in all_probes().items() if name.startswith("kernel.")}
-    live = open_host(None)
-    result = capture(live, probes)
-    assert result.probe_errors == {}
-    snap = open_host(write(result.captured, tmp_path / "snap"))
-    assert to_jsonable(read_kernel(snap)) == to_jsonable(read_kernel(live))
-
-
 # ---- periodic work derived from the settings ---------------------------------------------
 
 
