@@ -216,6 +216,7 @@ def test_tuned_topology():
     assert topo.packages == (0, 1)
     assert topo.smt_active is True and topo.smt_control == "on"
     assert topo.kernel_max == 8191
+    assert topo.nr_cpus == 32
     assert [n.node for n in topo.numa_nodes] == [0, 1]
     assert topo.numa_nodes[0].cpus == NODE0 and topo.numa_nodes[1].cpus == NODE1
     assert topo.numa_nodes[1].distances == (20, 10)
@@ -570,6 +571,8 @@ def test_live_topology_matches_the_system_tools():
         assert topo.threads_per_core == int(rows["Thread(s) per core:"])
     with open("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list") as fh:
         assert topo.cpu(0).siblings == parse_cpulist(fh.read())
+    with open("/sys/devices/system/cpu/possible") as fh:
+        assert topo.nr_cpus == max(parse_cpulist(fh.read())) + 1
 
 
 def test_live_isolation_frequency_idle_match_sysfs():

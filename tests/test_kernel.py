@@ -536,3 +536,14 @@ def test_every_fixture_host_reads_without_error():
         k = read_kernel(open_host(host_dir))
         json.dumps(to_jsonable(k))
         assert k.version.release == FIXTURE_RELEASE, host_dir.name
+
+
+def test_sample_cpu_is_the_first_nohz_full_cpu():
+    from hftinfra.cpu import read_isolation
+    from hftinfra.viz.kernel import sample_cpu
+
+    hosts = Path(__file__).resolve().parent / "hosts"
+    assert sample_cpu(read_isolation(open_host(hosts / "tuned-2s"))) == (9, True)
+    assert sample_cpu(read_isolation(open_host(hosts / "untuned-2s"))) == (0, False)
+    # An unreadable nohz_full is not taken for "no nohz_full CPU" silently: CPU 0, tick on.
+    assert sample_cpu(read_isolation(open_host(hosts / "unreadable")))[1] is False

@@ -397,6 +397,14 @@ class Topology:
             return first if isinstance(first, Unread) else Unread(Reason.MISSING, f"{CPU_DIR}/cpu*/topology")
         return max(sizes)
 
+    @property
+    def nr_cpus(self) -> int:
+        """How wide a cpumask for this host is: one past the highest CPU number known."""
+        ids = [c.id for c in self.cpus]
+        if not isinstance(self.possible, Unread):
+            ids.extend(self.possible)
+        return max(ids) + 1 if ids else 1
+
     def node_of(self, cpu: int) -> int | Unread:
         return self.cpu(cpu).numa_node
 

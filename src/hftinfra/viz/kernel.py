@@ -37,6 +37,15 @@ def work_rows(hosts: list[tuple[str, Kernel, bool, int | None]]) -> list[dict]:
     return rows
 
 
+def sample_cpu(isolation) -> tuple[int, bool]:
+    """The CPU whose periodic work a page draws, and whether it is nohz_full: the first
+    nohz_full CPU where there is one (the CPU a trading thread would run on), else CPU 0."""
+    nohz = isolation.nohz_full
+    if not isinstance(nohz, Unread) and nohz:
+        return min(nohz), True
+    return 0, False
+
+
 def periodic_work_figure(hosts: list[tuple[str, Kernel, bool, int | None]], title: str | None = None):
     """Grouped horizontal bars on a log axis: the kernel's periodic interruptions per second
     of one busy CPU, per source, one colour per host."""

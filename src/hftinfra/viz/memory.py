@@ -220,11 +220,15 @@ __all__ = ["compare_table", "hugepage_commands", "memory_per_node_figure", "node
            "size_name"]
 
 
-def hugepage_commands(mem: Memory, node: int, pages: int, size_kb: int = 1048576) -> str:
-    """Commands that reserve ``pages`` hugepages of ``size_kb`` on NUMA ``node`` of this host:
+def hugepage_commands(mem: Memory, node: int | None, pages: int, size_kb: int = 1048576) -> str:
+    """Commands that reserve ``pages`` hugepages of ``size_kb`` on NUMA ``node`` of this host
+    (None: the highest-numbered node, where the NIC usually is on a tuned two-socket box):
     at run time through the node's sysfs file, and at boot with the node form of
     ``hugepages=`` (admin-guide/mm/hugetlbpage.rst). Text only; nothing is run."""
     name = size_name(size_kb)
+    if node is None:
+        nodes = mem.hugepages.nodes
+        node = max(n.node for n in nodes) if not isinstance(nodes, Unread) and nodes else 0
     sysfs = f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages"
     boot_size = f"{size_kb // KB_PER_GIB}G" if size_kb % KB_PER_GIB == 0 else f"{size_kb // 1024}M"
     nodes = mem.hugepages.nodes
