@@ -13,6 +13,7 @@ the page and the code cannot drift.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def _expect_text(expect) -> str:
     if isinstance(expect, bool):
         return "`on`" if expect else "`off`"
     return f"`{expect}`"
+
+
+def _md(text: str) -> str:
+    """reST inline literals to Markdown ones."""
+    return text.replace("``", "`")
 
 
 def render() -> str:
@@ -114,11 +120,19 @@ def render() -> str:
                 elif f is not None:
                     out += [f"On the untuned reference host: **{f.status}** ({_cell(f.observed)}).", ""]
             out += [f"Documentation: <{c.docs}>", ""]
-    out += ["## JSON report", "", "`hftinfra audit --format json` writes:", "", "```text"]
+    # The schema lives in hftinfra.report's docstring (reST there); here it becomes Markdown.
     doc = report_module.__doc__ or ""
-    start = doc.index("JSON schema")
-    out += [line[4:] if line.startswith("    ") else line for line in doc[start:].strip().splitlines()]
-    out += ["```", ""]
+    head, _, rest = doc[doc.index("JSON schema"):].partition("::\n")
+    lines = rest.strip("\n").splitlines()
+    block = [ln[4:] for ln in lines if ln.startswith("    ")]
+    prose = " ".join(ln.strip() for ln in lines if ln.strip() and not ln.startswith("    "))
+    out += ["## JSON report", "", f"`hftinfra audit --format json` writes the {_md(head.strip())}:", "",
+            "```text", *block, "```", "", _md(prose), ""]
+    if example is not None:
+        failing = next((f for f in example.to_json()["findings"] if f["status"] == "fail"), None)
+        if failing is not None:
+            out += ["One finding, from the untuned reference host:", "", "```json",
+                    json.dumps(failing, indent=1, ensure_ascii=False), "```", ""]
     return "\n".join(out)
 
 

@@ -602,6 +602,11 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         conf.append("#CPUAffinity=")
     conf += ["#NUMAPolicy=default", "#RuntimeWatchdogSec=off", "#DefaultTimerAccuracySec=1min"]
     f["/etc/systemd/system.conf"] = "\n".join(conf)
+    # os-release(5) of the distribution that ships the el9_3 kernel above.
+    f["/etc/os-release"] = "\n".join([
+        'NAME="Rocky Linux"', 'VERSION="9.3 (Blue Onyx)"', 'ID="rocky"', 'ID_LIKE="rhel centos fedora"',
+        'VERSION_ID="9.3"', 'PLATFORM_ID="platform:el9"', 'PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"',
+        'ANSI_COLOR="0;32"', 'CPE_NAME="cpe:/o:rocky:rocky:9::baseos"', 'HOME_URL="https://rockylinux.org/"'])
     if m.tuned:
         f["/etc/sysctl.d/90-latency.conf"] = "\n".join([
             "# Low-latency host settings (see the host's runbook)", "kernel.watchdog = 0",
