@@ -162,7 +162,8 @@ def test_probe_text_names_unread_values(tmp_path, capsys):
     assert cli.main(["probe", "--host", str(root), "memory.thp", "memory.ksm"]) == 0
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith(f"snapshot {root} · box1 · kernel 6.1.0-18-amd64 · Test CPU · 2 CPUs online")
+    assert first.startswith(f"snapshot {root} · box1 · unknown (missing: /etc/os-release) · kernel 6.1.0-18-amd64 · "
+                            "Test CPU · 2 CPUs online")
     assert "2026-03-04T05:06:07+00:00" in first
     assert "== memory.thp" in out and "== memory.ksm" in out and "== memory.swap" not in out
     assert "  enabled: madvise\n" in out

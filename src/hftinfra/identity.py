@@ -65,7 +65,7 @@ class HostIdentity:
     def summary(self) -> str:
         where = "live host" if self.is_live else f"snapshot {self.source}"
         cpus = self.cpus_online if isinstance(self.cpus_online, Unread) else f"{self.cpus_online} CPUs online"
-        return (f"{where} · {self.hostname} · kernel {self.kernel} · {self.cpu_model} · {cpus} · "
+        return (f"{where} · {self.hostname} · {self.os_name} · kernel {self.kernel} · {self.cpu_model} · {cpus} · "
                 f"{self.virtualization} · {self.when}")
 
 

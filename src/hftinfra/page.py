@@ -109,6 +109,7 @@ class Banner:
         cpus = ident.cpus_online
         return [
             ("host", f"{self.where} · {ident.hostname}"),
+            ("OS", str(ident.os_name)),
             ("kernel", str(ident.kernel)),
             ("CPU", f"{ident.cpu_model} · {cpus if isinstance(cpus, Unread) else f'{cpus} online'}"),
             ("virtualisation", str(ident.virtualization)),
