@@ -18,6 +18,7 @@ admin-guide/hw-vuln/, ABI/testing/sysfs-devices-system-cpu, arch/x86/x86_64/mach
 from __future__ import annotations
 
 import gzip
+import weakref
 import zlib
 from dataclasses import dataclass
 
@@ -343,7 +344,21 @@ def read_sysctl(host: Host, name: str) -> int | Unread:
 
 
 def read_kernel_config(host: Host) -> KernelConfig | Unread:
-    """``/boot/config-<release>``, else ``/proc/config.gz``; Unread with why when neither."""
+    """``/boot/config-<release>``, else ``/proc/config.gz``; Unread with why when neither.
+
+    Read once per Host: a running kernel's build config cannot change, and three probes
+    (build, preemption, tick) need it."""
+    try:
+        return _CONFIGS[host]
+    except KeyError:
+        config = _CONFIGS[host] = _read_kernel_config(host)
+        return config
+
+
+_CONFIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _read_kernel_config(host: Host) -> KernelConfig | Unread:
     tried: list[Unread] = []
     release = host.read(OSRELEASE)
     if not isinstance(release, Unread) and release.strip():
