@@ -23,7 +23,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     """Only the chosen subcommand's module is imported (``hftinfra --help`` imports none)."""
     from hftinfra import __version__
 
-    parser = argparse.ArgumentParser(prog="hftinfra", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="hftinfra",
+        description="Probe, snapshot and audit a Linux host (or a snapshot of one) for "
+                    "ultra-low-latency workloads. Reading never changes the host.",
+        epilog="hftinfra COMMAND --help tells more. --host PATH (or HFTINFRA_HOST) reads a snapshot "
+               "directory or .tar.gz instead of this machine.")
     parser.add_argument("--version", action="version", version=f"hftinfra {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
