@@ -39,6 +39,22 @@ def test_n_is_the_last_cpu():
         parse_cpulist("2-N")
 
 
+def test_all_is_every_cpu():
+    # kernel-parameters.rst, "cpu lists": "nohz_full=all" is "nohz_full=0-N", case-tolerant.
+    assert parse_cpulist("all", nr_cpus=8) == frozenset(range(8))
+    assert parse_cpulist("ALL", nr_cpus=2) == frozenset({0, 1})
+    assert parse_cpulist("all,3", nr_cpus=4) == frozenset(range(4))
+    # lib/bitmap.c takes a stride after 'all' (commit b18def121f07: rcu_nocbs=all:1/2).
+    assert parse_cpulist("all:1/2", nr_cpus=8) == frozenset({0, 2, 4, 6})
+    with pytest.raises(ValueError, match="needs the number of CPUs"):
+        parse_cpulist("all")
+    _, cpus = parse_isolcpus("domain,all", nr_cpus=4)
+    assert cpus == frozenset(range(4))
+    for bad in ("all-3", "alll", "all:0/2", "all:1/", "1-all"):
+        with pytest.raises(ValueError):
+            parse_cpulist(bad, nr_cpus=8)
+
+
 @pytest.mark.parametrize("bad", ["a", "1-", "-1", "3-1", "0-15:0/4", "0-15:5/4", "0-15:2/0", "1,,2", "0x3",
                                  "1 2", "0-99999999"])
 def test_parse_cpulist_refuses(bad):
@@ -132,7 +148,7 @@ def test_cpulist_parsers_only_raise_valueerror(text):
 
 
 @settings(max_examples=300)
-@given(st.text(alphabet="0123456789,-:/N abcdefx", max_size=30))
+@given(st.text(alphabet="0123456789,-:/N abcdefxlL", max_size=30))
 def test_cpulist_near_misses_only_raise_valueerror(text):
     for parse in (parse_cpulist, parse_cpumask, parse_isolcpus):
         try:

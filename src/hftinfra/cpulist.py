@@ -3,8 +3,8 @@
 Inside the library a CPU set is a ``frozenset[int]``; these functions are the edges.
 
 - cpulist: ``0-3,8-11`` (``/sys/devices/system/cpu/online``), with the strided group form
-  ``0-15:2/4`` and ``N`` for the last CPU accepted on the command line
-  (Documentation/admin-guide/kernel-parameters.rst, "cpu lists").
+  ``0-15:2/4``, ``N`` for the last CPU and ``all`` for every CPU accepted on the command
+  line (Documentation/admin-guide/kernel-parameters.rst, "cpu lists").
 - ``isolcpus=`` flags before the list: ``isolcpus=managed_irq,domain,2-7``.
 - hex cpumask of any width, comma-separated 32-bit groups, most significant first:
   ``ffffffff,00000000,0000000f`` (``/proc/irq/N/smp_affinity``).
@@ -19,6 +19,13 @@ CpuSet = frozenset
 
 ISOLCPUS_FLAGS = ("nohz", "domain", "managed_irq")
 _GROUP_RE = re.compile(r"^(\d+|N)(?:-(\d+|N)(?::(\d+)/(\d+))?)?$")
+# kernel-parameters.rst, "cpu lists": 'The special case-tolerant group name "all" has a
+# meaning of selecting all CPUs, so that "nohz_full=all" is the equivalent of
+# "nohz_full=0-N"'. The rst shows no stride on 'all', but lib/bitmap.c parses one after it
+# (bitmap_parse_region jumps to its pattern check) and the commit that added it
+# (b18def121f07, "bitmap_parse: Support 'all' semantics") gives 'rcu_nocbs=all:1/2', so a
+# cmdline the kernel accepted with 'all:1/2' is read, not called malformed.
+_ALL_RE = re.compile(r"^all(?::(\d+)/(\d+))?$", re.IGNORECASE)
 
 
 def parse_cpulist(text: str, nr_cpus: int | None = None) -> frozenset[int]:
@@ -28,8 +35,11 @@ def parse_cpulist(text: str, nr_cpus: int | None = None) -> frozenset[int]:
     [0, 1, 2, 3, 8, 9, 10, 11]
     >>> sorted(parse_cpulist("0-15:2/4"))
     [0, 1, 4, 5, 8, 9, 12, 13]
+    >>> sorted(parse_cpulist("all", nr_cpus=4))
+    [0, 1, 2, 3]
 
-    ``N`` (the last CPU) needs ``nr_cpus``. An empty string is the empty set (sysfs
+    ``N`` (the last CPU) and ``all`` (``0-N``, in any case, ``all:1/2`` strided) need
+    ``nr_cpus``. An empty string is the empty set (sysfs
     writes an empty line for an empty ``isolated``). Raises ValueError on anything else.
     """
     text = text.strip()
@@ -38,12 +48,21 @@ def parse_cpulist(text: str, nr_cpus: int | None = None) -> frozenset[int]:
     cpus: set[int] = set()
     for group in text.split(","):
         group = group.strip()
-        m = _GROUP_RE.match(group)
-        if not m:
-            raise ValueError(f"bad cpulist group {group!r}")
-        a, b, used, size = m.groups()
-        start = _cpu_number(a, nr_cpus)
-        end = _cpu_number(b, nr_cpus) if b is not None else start
+        m_all = _ALL_RE.match(group)
+        if m_all:
+            if nr_cpus is None:
+                raise ValueError(f"{group!r} (all CPUs) needs the number of CPUs")
+            if nr_cpus < 1:
+                raise ValueError(f"{group!r}: no CPUs to select")
+            start, end = 0, nr_cpus - 1
+            used, size = m_all.groups()
+        else:
+            m = _GROUP_RE.match(group)
+            if not m:
+                raise ValueError(f"bad cpulist group {group!r}")
+            a, b, used, size = m.groups()
+            start = _cpu_number(a, nr_cpus)
+            end = _cpu_number(b, nr_cpus) if b is not None else start
         if end < start:
             raise ValueError(f"bad cpulist range {group!r}: end before start")
         if end - start > 1 << 16:
