@@ -254,6 +254,32 @@ def test_cmdline_pairs_keep_order_and_repeats():
     assert parse_cmdline(text)["hugepages"] == "512"
 
 
+# This project's VM (a Firecracker guest) boots with init's arguments after "--".
+FIRECRACKER_CMDLINE = (
+    "console=ttyS0 quiet reboot=k panic=1 nomodule swiotlb=noforce rdinit=/process_api -- "
+    "--firecracker-init --addr 0.0.0.0:2024 --max-ws-buffer-size 32768 --auth-required")
+
+
+def test_cmdline_stops_at_a_standalone_double_dash():
+    # kernel-parameters.rst: 'Everything after "--" is passed as an argument to init.'
+    args = parse_cmdline(FIRECRACKER_CMDLINE)
+    assert list(args) == ["console", "quiet", "reboot", "panic", "nomodule", "swiotlb", "rdinit"]
+    assert "--addr" not in args and "--firecracker-init" not in args
+    assert parse_cmdline_pairs(FIRECRACKER_CMDLINE)[-1] == ("rdinit", "/process_api")
+    assert parse_cmdline_pairs("hugepages=4 -- hugepages=8") == [("hugepages", "4")]
+    assert parse_cmdline("ro\t--\tsingle") == {"ro": None}
+    assert parse_cmdline("ro --") == {"ro": None}
+    assert parse_cmdline("-- ro") == {}
+
+
+def test_cmdline_double_dash_that_is_not_the_separator():
+    # Inside quotes it is part of a value; glued to other text or given a value it is a word.
+    assert parse_cmdline('dyndbg="file x -- +p" ro') == {"dyndbg": "file x -- +p", "ro": None}
+    assert parse_cmdline('a="x -- y" -- init') == {"a": "x -- y"}
+    assert parse_cmdline("--x ro a-- --=1") == {"--x": None, "ro": None, "a--": None, "--": "1"}
+    assert parse_cmdline('x="unbalanced -- rest') == {"x": "unbalanced -- rest"}
+
+
 def test_memory_cmdline_pairs_sizes_with_counts():
     p = parse_memory_cmdline("default_hugepagesz=1G hugepagesz=1G hugepages=16 hugepagesz=2M hugepages=1024 "
                              "transparent_hugepage=never numa_balancing=disable")

@@ -19,8 +19,14 @@ def parse_cmdline(text: str) -> dict[str, str | None]:
     group a value with spaces (``dyndbg="file x +p"``); an unbalanced quote runs to the
     end of the line, as the kernel's own parser (lib/cmdline.c, next_arg) does.
 
+    A standalone ``--`` ends the kernel's parameters: what follows is init's
+    (Documentation/admin-guide/kernel-parameters.rst), so it is left out. Sample from a
+    Firecracker guest: ``panic=1 rdinit=/process_api -- --firecracker-init --addr 0.0.0.0:2024``.
+
     >>> parse_cmdline('ro quiet isolcpus=2-7 isolcpus=4-7 acpi="a b"')
     {'ro': None, 'quiet': None, 'isolcpus': '4-7', 'acpi': 'a b'}
+    >>> parse_cmdline('panic=1 rdinit=/process_api -- --firecracker-init --addr 0.0.0.0:2024')
+    {'panic': '1', 'rdinit': '/process_api'}
     """
     args: dict[str, str | None] = {}
     for token in _split_cmdline(text):
@@ -31,7 +37,31 @@ def parse_cmdline(text: str) -> dict[str, str | None]:
     return args
 
 
+def _kernel_part(text: str) -> str:
+    """The command line up to a standalone, unquoted ``--``.
+
+    kernel-parameters.rst: 'Everything after "--" is passed as an argument to init.'
+    lib/params.c (parse_args) stops at an argument that is exactly ``--`` with no value;
+    a ``--`` inside a quoted value (``dyndbg="a -- b"``) is part of that value. Quotes
+    toggle anywhere in a word, as in lib/cmdline.c next_arg."""
+    in_quote = False
+    start: int | None = None
+    for i, ch in enumerate(text):
+        if ch == '"':
+            in_quote = not in_quote
+        if ch.isspace() and not in_quote:
+            if start is not None and text[start:i] == "--":
+                return text[:start]
+            start = None
+        elif start is None:
+            start = i
+    if start is not None and text[start:] == "--":
+        return text[:start]
+    return text
+
+
 def _split_cmdline(text: str) -> list[str]:
+    text = _kernel_part(text)
     lexer = shlex.shlex(text.strip(), posix=True)
     lexer.whitespace_split = True
     lexer.quotes = '"'
@@ -119,8 +149,12 @@ def parse_cmdline_pairs(text: str) -> list[tuple[str, str | None]]:
     before it (Documentation/admin-guide/mm/hugetlbpage.rst), which :func:`parse_cmdline`
     (last value wins) cannot express.
 
+    Like :func:`parse_cmdline`, it stops at a standalone ``--`` (the rest is init's).
+
     >>> parse_cmdline_pairs("hugepagesz=1G hugepages=4 ro")
     [('hugepagesz', '1G'), ('hugepages', '4'), ('ro', None)]
+    >>> parse_cmdline_pairs("hugepages=4 -- hugepages=8 single")
+    [('hugepages', '4')]
     """
     pairs: list[tuple[str, str | None]] = []
     for token in _split_cmdline(text):
