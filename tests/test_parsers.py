@@ -377,13 +377,21 @@ def _escape(path: str) -> str:
     return "".join(f"\\{ord(c):03o}" if c in " \t\n\\" else c for c in path)
 
 
+
+def _swaps_name(path: str) -> str:
+    # mm/swapfile.c swap_show pads the name to 40 columns but always with at least one
+    # space, so a name of 40 or more characters is still followed by a separator.
+    name = _escape(path)
+    return name + " " * max(40 - len(name), 1)
+
+
 @settings(max_examples=150, deadline=None)
 @given(rows=st.lists(st.tuples(st.text(alphabet=PATH_CHARS, min_size=1, max_size=30).filter(lambda p: p.strip()),
                                st.sampled_from(["partition", "file"]), st.integers(0, 1 << 40),
                                st.integers(0, 1 << 40), st.integers(-32768, 32767)), max_size=5))
 def test_swaps_round_trip(rows):
     text = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n" + "".join(
-        f"{_escape(f):<40}{t}\t{s}\t{u}\t{p}\n" for f, t, s, u, p in rows)
+        f"{_swaps_name(f)}{t}\t{s}\t{u}\t{p}\n" for f, t, s, u, p in rows)
     assert parse_swaps(text) == [{"filename": f, "type": t, "size_kb": s, "used_kb": u, "priority": p}
                                  for f, t, s, u, p in rows]
 
