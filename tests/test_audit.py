@@ -227,3 +227,14 @@ def test_explorer_panes_follow_the_pickers_without_a_kernel(hosts_dir):
                 assert areas[a - 1] == "cpu"
     assert outer.selected_index == profile.index == len(outer.children) - 1
     assert "cpu.isolated" in outer.children[-1].children[0].children[fail_index].value
+
+
+def test_exit_code_is_2_when_nothing_was_judged(tmp_path):
+    root = tmp_path / "bare"
+    (root / "proc").mkdir(parents=True)
+    (root / "sys").mkdir()
+    (root / "proc" / "cpuinfo").write_text("processor\t: 0\n")
+    report = run_audit(str(root), "hft-isolated")
+    assert report.judged == 0 and report.exit_code == 2
+    assert "NOTHING JUDGED" in report.to_text()
+    assert report.nothing_judged().startswith("no check could be judged on ")

@@ -131,3 +131,32 @@ def test_runs_as_nobody_when_root():
     pm = next(f for f in doc["findings"] if f["id"] == "cpu.pm_qos")
     assert pm["status"] in ("unknown", "skip")  # /dev/cpu_dma_latency is root-only
     assert all(not (f["status"] == "pass" and f["observed"].startswith("unknown")) for f in doc["findings"])
+
+
+def _bare_tree(tmp_path):
+    """A snapshot with almost nothing in it: every check is unknown or skip."""
+    root = tmp_path / "bare"
+    (root / "proc").mkdir(parents=True)
+    (root / "sys").mkdir()
+    (root / "proc" / "cpuinfo").write_text("processor\t: 0\n")
+    return str(root)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_an_audit_that_judged_nothing_exits_2(capsys, tmp_path, fmt):
+    host = _bare_tree(tmp_path)
+    code, out, err = run(capsys, "--host", host, "--format", fmt)
+    assert code == 2
+    assert err.startswith("hftinfra audit: error: no check could be judged on ") and err.count("\n") == 1
+    assert " unknown, " in err and " skip)" in err
+    assert out, "the report is still written"
+    if fmt == "json":
+        doc = json.loads(out)
+        assert doc["summary"]["pass"] == doc["summary"]["fail"] == doc["summary"]["warn"] == 0
+
+
+def test_help_documents_exit_2_for_nothing_judged(capsys):
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    out = capsys.readouterr().out
+    assert "judge no check" in " ".join(out.split())

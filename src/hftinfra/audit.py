@@ -96,8 +96,27 @@ class Report:
         return counts
 
     @property
+    def judged(self) -> int:
+        """Findings that compared a value with the profile (pass, fail or warn)."""
+        return sum(1 for f in self.findings if f.status in ("pass", "fail", "warn"))
+
+    @property
     def exit_code(self) -> int:
-        return 1 if any(f.status == "fail" for f in self.findings) else 0
+        """0 nothing failed, 1 something failed, 2 nothing could be judged.
+
+        An audit whose every finding is unknown or skip says nothing about the host, so it
+        must not read as success to ``hftinfra audit && go-live``."""
+        if any(f.status == "fail" for f in self.findings):
+            return 1
+        return 0 if self.judged else 2
+
+    def nothing_judged(self) -> str | None:
+        """Why the audit judged nothing (one line), or None when it judged something."""
+        if self.judged or any(f.status == "fail" for f in self.findings):
+            return None
+        s = self.summary
+        where = self.host.get("source") or "this host"
+        return f"no check could be judged on {where} ({s['unknown']} unknown, {s['skip']} skip)"
 
     def by_status(self, *statuses: str) -> list[Finding]:
         return [f for f in self.findings if f.status in statuses]

@@ -1,8 +1,8 @@
 """``hftinfra audit``: check this host (or a snapshot) against a tuning profile.
 
 Exit status: 0 nothing failed, 1 something failed, 2 the audit could not run (bad host,
-bad profile, bad arguments). Run as a normal user it still runs: what it cannot read is
-reported as unknown, never as a pass.
+bad profile, bad arguments) or judged nothing (every finding unknown or skip). Run as a
+normal user it still runs: what it cannot read is reported as unknown, never as a pass.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ Use --profile network-latency for a host that does not partition its CPUs, or
 variables (hft-isolated): isolated_cpus (default: the host's isolated CPUs, else its
 isolcpus=/nohz_full=), housekeeping_cpus (default: online CPUs minus isolated_cpus).
 
-exit status: 0 nothing failed, 1 something failed, 2 could not run.
+exit status: 0 nothing failed, 1 something failed, 2 could not run, or ran but could
+judge no check (every finding unknown or skip: the report is still written, and one
+line on stderr says so).
 """
 
 
@@ -75,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
         write_text(report, sys.stdout, color=color)
+    nothing = report.nothing_judged()
+    if nothing:
+        print(f"hftinfra audit: error: {nothing}", file=sys.stderr)
     return report.exit_code
 
 

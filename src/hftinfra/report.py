@@ -42,7 +42,7 @@ def summary_line(report: Report) -> str:
     s = report.summary
     total = len(report.findings)
     parts = ", ".join(f"{s[k]} {k}" for k in STATUSES)
-    verdict = "FAILED" if s["fail"] else "no failures"
+    verdict = "FAILED" if s["fail"] else "no failures" if report.judged else "NOTHING JUDGED"
     return f"{total} checks: {parts} ({verdict})"
 
 
