@@ -52,6 +52,14 @@ def test_bad_user_profile_file(capsys, tmp_path):
     assert code == 2 and "ours.yaml: checks.memory.swappiness.expect: expected an integer" in err
 
 
+def test_boolean_for_an_integer_check_is_rejected(capsys, tmp_path):
+    p = tmp_path / "ours.yaml"
+    p.write_text("include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: true\n")
+    code, out, err = run(capsys, "--host", UNTUNED, "--profile", str(p))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "ours.yaml: checks.memory.swappiness.expect: expected an integer, got a boolean" in err
+
+
 def test_user_profile_file_runs(capsys, tmp_path):
     p = tmp_path / "ours.yaml"
     p.write_text("include: hft-isolated\nchecks:\n  kernel.preempt:\n    enabled: false\n")

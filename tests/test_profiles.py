@@ -101,6 +101,27 @@ def test_relative_include_between_user_files(tmp_path):
     ({"a.yaml": "- just\n- a list\n"}, "a.yaml", "a profile is a mapping"),
     ({"a.yaml": "checks: [\n"}, "a.yaml", "not valid YAML at line"),
     ({"a.yaml": "include: 5\n"}, "a.yaml", "include: expected a profile name"),
+    # YAML booleans and floats where the check's kind cannot hold them (true would become 1).
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: true\n"}, "a.yaml",
+     "a.yaml: checks.memory.swappiness.expect: expected an integer, got a boolean"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: [10, yes]\n"}, "a.yaml",
+     "checks.memory.swappiness.expect: expected an integer, got a boolean"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: 1.5\n"}, "a.yaml",
+     "checks.memory.swappiness.expect: expected an integer, got the number 1.5"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  memory.swappiness:\n    expect: [[1, 2]]\n"}, "a.yaml",
+     "checks.memory.swappiness.expect: expected an integer, got a list"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  cpu.workqueue_mask:\n    expect: yes\n"}, "a.yaml",
+     "checks.cpu.workqueue_mask.expect: expected a cpulist or 0x mask, got a boolean"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  cpu.isolated:\n    expect: {flags: on}\n"}, "a.yaml",
+     "checks.cpu.isolated.expect: flags: expected a comma-separated list of words, got a boolean"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  kernel.watchdog:\n    expect: 2\n"}, "a.yaml",
+     "checks.kernel.watchdog.expect: expected on/off (1/0, yes/no), got 2"),
+    ({"a.yaml": "include: hft-isolated\nchecks:\n  kernel.sched_rt_runtime:\n    warn: false\n"}, "a.yaml",
+     "checks.kernel.sched_rt_runtime.warn: expected an integer, got a boolean"),
+    ({"a.yaml": "variables:\n  x:\n    type: cpuset\n    default: true\n"}, "a.yaml",
+     "variables.x.default: expected a cpulist or 0x mask, got a boolean"),
+    ({"a.yaml": "variables:\n  x:\n    type: int\n    default: off\n"}, "a.yaml",
+     "variables.x.default: expected an integer, got a boolean"),
 ])
 def test_profile_mistakes_are_one_clear_line(tmp_path, files, entry, needle):
     for name, text in files.items():

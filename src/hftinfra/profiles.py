@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from hftinfra.checks.base import Rule
-from hftinfra.checks.values import KINDS, ValueTypeError, normalize, parse_expectation
+from hftinfra.checks.values import KINDS, ValueTypeError, check_written_type, normalize, parse_expectation
 
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 DEFAULT_PROFILE = "hft-isolated"
@@ -232,6 +232,7 @@ def _parse_variable(where: str, name: str, spec: Any) -> Variable:
     default = spec.get("default")
     if default is not None:
         try:
+            check_written_type(default, vtype)
             default = normalize(default, vtype)
         except ValueTypeError as exc:
             raise ProfileError(f"{where}: {key}.default: {exc}") from None

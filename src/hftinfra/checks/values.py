@@ -93,6 +93,34 @@ def normalize(value: Any, kind: str) -> Any:
     raise ValueError(f"unknown kind {kind!r}")
 
 
+def check_written_type(value: Any, kind: str) -> None:
+    """Reject a value a profile wrote whose YAML type cannot mean a value of ``kind``.
+
+    YAML reads ``true``, ``yes`` and ``on`` as booleans and ``1.5`` as a float; normalize()
+    would quietly turn True into 1 for an int or a cpuset, so a profile saying
+    ``expect: true`` for swappiness would judge (and fix) against 1.
+
+    >>> check_written_type(True, "int")
+    Traceback (most recent call last):
+    ...
+    hftinfra.checks.values.ValueTypeError: expected an integer, got a boolean (true/false/yes/no/on/off)
+    """
+    what = {"int": "an integer", "cpuset": "a cpulist or 0x mask", "words": "a comma-separated list of words",
+            "bool": "on/off (1/0, yes/no)", "str": "text"}[kind]
+    if isinstance(value, bool):
+        if kind in ("int", "cpuset", "words"):
+            raise ValueTypeError(f"expected {what}, got a boolean (true/false/yes/no/on/off)")
+        return
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        raise ValueTypeError(f"expected {what}, got a {'mapping' if isinstance(value, dict) else 'list'}")
+    if isinstance(value, float):
+        raise ValueTypeError(f"expected {what}, got the number {value!r}")
+    if isinstance(value, int) and kind == "bool" and value not in (0, 1):
+        raise ValueTypeError(f"expected {what}, got {value}")
+    if value is not None and not isinstance(value, (str, int)):
+        raise ValueTypeError(f"expected {what}, got a {type(value).__name__}")
+
+
 def show_value(value: Any, kind: str | None = None) -> str:
     """A normalised value as a reader (and the JSON) sees it."""
     if isinstance(value, (set, frozenset)):
@@ -177,10 +205,15 @@ def parse_expectation(raw: Any, kind: str) -> Expectation:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
     if isinstance(raw, (list, tuple)):
+        for p in raw:
+            check_written_type(p, kind)
         parts = [str(p) if not isinstance(p, bool) else p for p in raw]
     elif isinstance(raw, (bool, int)) or raw is None:
+        if raw is not None:
+            check_written_type(raw, kind)
         parts = [raw]
     else:
+        check_written_type(raw, kind)
         parts = str(raw).split("|")
     if not parts:
         raise ValueTypeError("no expected value")
@@ -202,4 +235,5 @@ def parse_expectation(raw: Any, kind: str) -> Expectation:
     return Expectation(kind, tuple(atoms), text)
 
 
-__all__ = ["Atom", "Expectation", "KINDS", "ValueTypeError", "normalize", "parse_expectation", "show_value"]
+__all__ = ["Atom", "Expectation", "KINDS", "ValueTypeError", "check_written_type", "normalize", "parse_expectation",
+           "show_value"]
