@@ -168,3 +168,42 @@ def test_help_documents_exit_2_for_nothing_judged(capsys):
         main(["audit", "--help"])
     out = capsys.readouterr().out
     assert "judge no check" in " ".join(out.split())
+
+
+def test_output_to_a_directory_is_one_line_and_leaves_nothing(capsys, tmp_path):
+    target = tmp_path / "somedir"
+    target.mkdir()
+    code, out, err = run(capsys, "--host", TUNED, "-o", str(target))
+    assert code == 2 and err.count("\n") == 1 and "is a directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["somedir"]
+    assert list(target.iterdir()) == []
+
+
+def test_output_replaces_a_file_whole_and_cleans_up_on_failure(capsys, tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+    target.write_text("old report\n")
+    code, out, err = run(capsys, "--host", TUNED, "--format", "json", "-o", str(target))
+    assert code == 0 and json.loads(target.read_text())["schema"] == "hftinfra.audit/1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    target.write_text("old report\n")
+    code, out, err = run(capsys, "--host", TUNED, "--format", "json", "-o", str(target))
+    assert code == 2 and "No space left on device" in err and err.count("\n") == 1
+    assert target.read_text() == "old report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_output_into_a_missing_directory(capsys, tmp_path):
+    code, out, err = run(capsys, "--host", TUNED, "-o", str(tmp_path / "nope" / "r.txt"))
+    assert code == 2 and err.count("\n") == 1 and "No such file or directory" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_says_an_existing_output_file_is_replaced(capsys):
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    assert "replaced whole" in " ".join(capsys.readouterr().out.split())

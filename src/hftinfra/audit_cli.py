@@ -44,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", metavar="AREA", action="append", default=[],
                         help="audit only this area: cpu, kernel, memory (repeatable)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="write the report to FILE instead of stdout (an existing FILE is replaced "
+                             "whole; on any error it is left as it was)")
     parser.add_argument("--explain", metavar="CHECK_ID",
                         help="describe one check: what it reads, expected values per profile, why, fix")
     parser.add_argument("--list", action="store_true", help="list every check id with its title")
@@ -87,15 +89,39 @@ def _write(args: argparse.Namespace, text: str) -> None:
     if not text.endswith("\n"):
         text += "\n"
     if args.output:
-        try:
-            tmp = f"{args.output}.tmp-{os.getpid()}"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, args.output)
-        except OSError as exc:
-            raise UserError(f"-o {args.output}: {exc.strerror or exc}") from None
+        _write_file(args.output, text)
     else:
         sys.stdout.write(text)
+
+
+def _write_file(path: str, text: str) -> None:
+    """Replace ``path`` whole (a temp file in the same directory, then rename), so a reader
+    never sees half a report and a failure leaves neither a partial report nor a temp file."""
+    import tempfile
+
+    if os.path.isdir(path):
+        raise UserError(f"-o {path}: is a directory (give a file name)")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as exc:
+        raise UserError(f"-o {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        # mkstemp makes the file 0600; a report is as readable as any file the user creates.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise UserError(f"-o {path}: {exc.strerror or exc}") from None
+        raise
 
 
 def _emit(args: argparse.Namespace, text: str) -> int:
