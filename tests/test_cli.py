@@ -95,7 +95,7 @@ def damaged_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
     cases = {
         "truncated": (tmp / "trunc.tar.gz", "not a readable .tar.gz snapshot"),
         "corrupt-gzip": (tmp / "corrupt.tar.gz", "not a readable .tar.gz snapshot"),
-        "not-a-snapshot": (notsnap, "not a snapshot (no proc/, sys/, etc/, dev/ or hftinfra/ inside)"),
+        "not-a-snapshot": (notsnap, "not a snapshot (no proc/, sys/ or hftinfra/meta.json inside)"),
         "dotdot": (tar_with(tmp / "dotdot.tar.gz", ok + [("file", "../../escaped", b"x")]),
                    "unsafe entry '../../escaped' leaves the snapshot"),
         "absolute": (tar_with(tmp / "abs.tar.gz", ok + [("file", "/tmp/hftinfra-escaped", b"x")]),
@@ -152,6 +152,16 @@ def test_hftinfra_host_pointing_at_garbage(tmp_path):
         res = hftinfra(command, env={"HFTINFRA_HOST": str(garbage)}, cwd=tmp_path)
         assert_one_line_error(res, command, garbage, "not a readable .tar.gz snapshot")
     assert sorted(os.listdir(tmp_path)) == ["garbage.tar.gz"]
+
+
+@pytest.mark.parametrize("system_dir", ["/sys", "/usr/local", "/etc"])
+def test_system_folder_as_host_is_one_clear_line(system_dir, tmp_path):
+    if not os.path.isdir(system_dir):
+        pytest.skip(f"{system_dir} is absent here")
+    assert_one_line_error(hftinfra("probe", "--host", system_dir, "kernel"), "probe", Path(system_dir),
+                          "not a snapshot (no proc/, sys/ or hftinfra/meta.json inside)")
+    res = hftinfra("probe", "kernel", env={"HFTINFRA_HOST": system_dir})
+    assert_one_line_error(res, "probe", Path(system_dir), "not a snapshot")
 
 
 # ---- probe ----------------------------------------------------------------------------

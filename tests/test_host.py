@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: conftest is not on the path
-from conftest import write_tree  # noqa: E402
+from conftest import CORPUS_TREES, write_tree  # noqa: E402
 
 from hftinfra.host import (
     CommandResult,
@@ -203,6 +203,58 @@ def test_folder_that_is_not_a_snapshot(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(HostError, match="expected a directory or a .tar.gz"):
         open_host(tmp_path / "x.txt")
+
+
+@pytest.mark.parametrize("tree", [
+    {"/dev/null-ish": "x"},  # /sys has dev/: a dev/ alone is not a snapshot
+    {"/etc/hostname": "box"},  # /usr/local has etc/
+    {"/hftinfra/commands.json": "{}"},  # metadata folder without meta.json
+    {"/proc": "a file, not a folder"},
+])
+def test_folder_without_proc_sys_or_meta_is_not_a_snapshot(tmp_path, tree):
+    root = write_tree(tmp_path / "s", tree)
+    with pytest.raises(HostError, match=r": not a snapshot \(no proc/, sys/ or hftinfra/meta.json inside\)$"):
+        open_host(root)
+    with pytest.raises(HostError, match=r": not a snapshot \(archive holds no proc/, sys/ or hftinfra/meta.json\)$"):
+        open_host(archive_of(root, tmp_path / "s.tar.gz"))
+
+
+def test_proc_as_a_link_is_not_a_snapshot(tmp_path):
+    (tmp_path / "s").mkdir()
+    os.symlink("/proc", tmp_path / "s" / "proc")
+    with pytest.raises(HostError, match="not a snapshot"):
+        open_host(tmp_path / "s")
+
+
+@pytest.mark.parametrize("tree", [
+    {"/proc/cmdline": "ro"},
+    {"/sys/devices/system/cpu/online": "0-1"},
+    {"/hftinfra/meta.json": "{}"},
+])
+def test_proc_sys_or_meta_alone_is_a_snapshot(tmp_path, tree):
+    root = write_tree(tmp_path / "s", tree)
+    assert isinstance(open_host(root), SnapshotHost)
+    assert isinstance(open_host(archive_of(root, tmp_path / "s.tar.gz")), SnapshotHost)
+
+
+def test_archive_with_only_metadata_is_not_rerooted(tmp_path):
+    path = make_archive(tmp_path / "m.tar.gz", [("file", "hftinfra/meta.json", '{"captured_at": "x"}')])
+    assert open_host(path).meta == {"captured_at": "x"}
+
+
+@pytest.mark.parametrize("system_dir", ["/sys", "/usr/local", "/etc"])
+def test_system_folders_are_not_snapshots(system_dir):
+    if not os.path.isdir(system_dir):
+        pytest.skip(f"{system_dir} is absent here")
+    with pytest.raises(HostError, match=f"^{system_dir}: not a snapshot"):
+        open_host(system_dir)
+
+
+def test_fixture_hosts_and_corpus_trees_open():
+    hosts = Path(__file__).parent / "hosts"
+    trees = [p for p in hosts.iterdir() if p.is_dir()] + [p for p in CORPUS_TREES if p.is_dir()]
+    for tree in trees:
+            assert isinstance(open_host(tree), SnapshotHost), tree
 
 
 def test_escaping_link_in_a_folder_is_refused_at_open(tmp_path):

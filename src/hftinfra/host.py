@@ -8,7 +8,8 @@ list or a pass: callers must carry it up to the report.
 
 A snapshot is a filesystem root (``proc/``, ``sys/``, ``etc/``, ``dev/`` as on the host)
 plus an optional ``hftinfra/`` folder holding ``meta.json`` and ``commands.json``. It can
-be a directory or a ``.tar.gz`` of one. Paths inside a snapshot are resolved the way a
+be a directory or a ``.tar.gz`` of one, and has at least ``hftinfra/meta.json``, ``proc/``
+or ``sys/``. Paths inside a snapshot are resolved the way a
 chroot would: an absolute symlink target (``proc/self -> 42``, ``proc/42/root -> /``)
 stays inside the snapshot, and a relative one that climbs above the root is refused.
 """
@@ -658,7 +659,7 @@ def _load_archive(path: Path) -> _MemTree:
         raise HostError(f"{path}: not a readable .tar.gz snapshot ({exc.__class__.__name__}: {exc})") from None
     # An archive whose entries sit under one folder ('myhost/proc/...') is rooted there.
     tops = tree.children.get("", set())
-    if len(tops) == 1 and not (tops & set(SNAPSHOT_TOPS)):
+    if len(tops) == 1 and not (tops & {*SNAPSHOT_TOPS, META_DIR}):
         (only,) = tops
         if only in tree.dirs:
             tree = _reroot(tree, only)
@@ -700,9 +701,24 @@ def _refuse_escaping_links(root: Path) -> None:
                 stack.append((rel, entry.path))
 
 
-def _looks_like_snapshot(names: Iterable[str]) -> bool:
-    names = set(names)
-    return bool(names & (set(SNAPSHOT_TOPS) | {META_DIR}))
+# What makes a folder or an archive a snapshot: the metadata the writer always leaves, or
+# a proc/ or sys/ tree (captured by hand, or a test corpus such as prometheus/procfs'). An
+# etc/ or dev/ alone is not enough: /sys has dev/, /usr/local has etc/.
+SNAPSHOT_MARKS = "proc/, sys/ or hftinfra/meta.json"
+
+
+def _is_snapshot_dir(path: Path) -> bool:
+    def lkind(rel: str) -> str | None:
+        try:
+            return _kind_of_mode(os.lstat(path / rel).st_mode)
+        except OSError:
+            return None
+
+    return lkind("proc") == "dir" or lkind("sys") == "dir" or lkind(META_FILE) == "file"
+
+
+def _is_snapshot_tree(tree: _MemTree) -> bool:
+    return "proc" in tree.dirs or "sys" in tree.dirs or META_FILE in tree.files
 
 
 def open_host(spec: str | os.PathLike | None = None) -> Host:
@@ -714,18 +730,17 @@ def open_host(spec: str | os.PathLike | None = None) -> Host:
         raise HostError(f"{path}: no such snapshot (expected a directory or a .tar.gz)")
     if path.is_dir():
         try:
-            names = os.listdir(path)
+            os.listdir(path)
         except OSError as exc:
             raise HostError(f"{path}: cannot read snapshot directory ({exc.strerror})") from None
-        if not _looks_like_snapshot(names):
-            raise HostError(
-                f"{path}: not a snapshot (no proc/, sys/, etc/, dev/ or hftinfra/ inside)")
+        if not _is_snapshot_dir(path):
+            raise HostError(f"{path}: not a snapshot (no {SNAPSHOT_MARKS} inside)")
         _refuse_escaping_links(path)
         host = SnapshotHost(_DirTree(path.resolve()), str(path))
     elif path.name.endswith((".tar.gz", ".tgz")):
         tree = _load_archive(path)
-        if not _looks_like_snapshot(tree.children.get("", ())):
-            raise HostError(f"{path}: archive holds no proc/, sys/, etc/, dev/ or hftinfra/ tree")
+        if not _is_snapshot_tree(tree):
+            raise HostError(f"{path}: not a snapshot (archive holds no {SNAPSHOT_MARKS})")
         host = SnapshotHost(tree, str(path))
     else:
         raise HostError(f"{path}: not a snapshot (expected a directory or a .tar.gz)")
