@@ -60,6 +60,19 @@ def test_boolean_for_an_integer_check_is_rejected(capsys, tmp_path):
     assert "ours.yaml: checks.memory.swappiness.expect: expected an integer, got a boolean" in err
 
 
+def test_empty_profile_file_is_an_error_not_a_green_audit(capsys, tmp_path):
+    p = tmp_path / "e.yaml"
+    p.write_text("")
+    code, out, err = run(capsys, "--host", TUNED, "--profile", str(p))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "e.yaml: no checks and no include" in err
+
+
+def test_profile_that_is_a_directory(capsys, tmp_path):
+    code, out, err = run(capsys, "--host", TUNED, "--profile", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "is a directory" in err and "no such" not in err
+
+
 def test_user_profile_file_runs(capsys, tmp_path):
     p = tmp_path / "ours.yaml"
     p.write_text("include: hft-isolated\nchecks:\n  kernel.preempt:\n    enabled: false\n")

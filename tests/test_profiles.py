@@ -37,6 +37,7 @@ def test_every_shipped_value_has_reason_and_source():
 
 def write(tmp_path, name, text):
     p = tmp_path / name
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text)
     return p
 
@@ -94,6 +95,10 @@ def test_relative_include_between_user_files(tmp_path):
      "a.yaml", "dirty_ratoi: unknown field; did you mean 'dirty_ratio'?"),
     ({"a.yaml": "checks:\n  memory.dirty:\n    expect: 5\n    reason: r\n    source: s\n"},
      "a.yaml", "memory.dirty.expect: expected a mapping"),
+    ({"a.yaml": ""}, "a.yaml", "a.yaml: no checks and no include"),
+    ({"a.yaml": "summary: ours\nchecks: {}\n"}, "a.yaml", "a.yaml: no checks and no include"),
+    ({"a.yaml": "include: ./b.yaml\n", "b.yaml": "# nothing yet\n"}, "a.yaml", "b.yaml: no checks and no include"),
+    ({"a.yaml": "include: ./sub\n", "sub/x.yaml": "include: hft-isolated\n"}, "a.yaml", "is a directory"),
     ({"a.yaml": "variables:\n  x:\n    type: cpuset\n    default: banana\n"}, "a.yaml",
      "variables.x.default: expected a cpulist"),
     ({"a.yaml": "variables:\n  x:\n    type: float\n"}, "a.yaml", "variables.x.type: 'float' is not one of"),
@@ -132,6 +137,14 @@ def test_profile_mistakes_are_one_clear_line(tmp_path, files, entry, needle):
     assert needle in msg
     assert "\n" not in msg
     assert ".yaml" in msg or "profile" in msg  # names the file
+
+
+def test_profile_with_every_check_disabled_is_an_error(tmp_path):
+    base = load_profile("latency-performance")
+    text = "include: latency-performance\nchecks:\n" + "".join(
+        f"  {cid}:\n    enabled: false\n" for cid in base.rules)
+    with pytest.raises(ProfileError, match="a.yaml: no checks left"):
+        load_profile(str(write(tmp_path, "a.yaml", text)))
 
 
 def test_unknown_shipped_name_suggests():

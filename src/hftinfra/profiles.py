@@ -103,7 +103,8 @@ def resolve_profile_path(spec: str, relative_to: Path | None = None) -> Path:
             path = relative_to / path
         if not path.is_file():
             where = f" (included from {_display(relative_to)})" if relative_to else ""
-            raise ProfileError(f"{spec}: no such profile file{where}")
+            what = "is a directory, not a profile file" if path.is_dir() else "no such profile file"
+            raise ProfileError(f"{spec}: {what}{where}")
         return path.resolve()
     path = PROFILE_DIR / f"{spec}.yaml"
     if not path.is_file():
@@ -121,6 +122,10 @@ def load_profile(spec: str | Path = DEFAULT_PROFILE) -> Profile:
 
     path = resolve_profile_path(str(spec))
     profile = _load(path, stack=())
+    if not profile.rules:
+        # A profile that checks nothing would audit as a clean run.
+        raise ProfileError(f"{profile.path}: no checks left: every included check is disabled "
+                           "(enabled: false); keep at least one")
     _validate(profile, catalog())
     return profile
 
@@ -213,6 +218,10 @@ def _load(path: Path, stack: tuple[Path, ...]) -> Profile:
         if "enabled" in entry and entry["enabled"] is not True:
             raise ProfileError(f"{where}: checks.{cid}.enabled: expected true or false")
         rules[cid] = _merge_rule(where, cid, rules.get(cid), entry)
+    if not includes and not raw_checks:
+        # An empty file (or one with only a summary) is a mistake, not a profile that passes.
+        raise ProfileError(f"{where}: no checks and no include: a profile lists checks, or includes "
+                           "another profile (e.g. include: hft-isolated)")
     return Profile(name=name, path=where, summary=summary, chain=tuple(chain),
                    variables=variables, rules=rules)
 
