@@ -164,6 +164,16 @@ def test_system_folder_as_host_is_one_clear_line(system_dir, tmp_path):
     assert_one_line_error(res, "probe", Path(system_dir), "not a snapshot")
 
 
+@pytest.mark.parametrize("spec", ["/.", "/tmp/.."])
+def test_root_given_as_a_path_is_the_live_host(spec):
+    # It used to be opened as a snapshot: a walk of the whole filesystem, then a traceback.
+    res = hftinfra("probe", "--host", spec, "kernel", "--format", "json", timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["host"]["is_live"] is True and doc["host"]["kernel"] == os.uname().release
+
+
 # ---- probe ----------------------------------------------------------------------------
 
 

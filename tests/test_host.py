@@ -257,6 +257,43 @@ def test_fixture_hosts_and_corpus_trees_open():
             assert isinstance(open_host(tree), SnapshotHost), tree
 
 
+def test_a_path_to_the_root_is_the_live_host(tmp_path):
+    up = os.path.join(str(tmp_path), *[".."] * len(tmp_path.parts))
+    os.symlink("/", tmp_path / "root-link")
+    for spec in ("/.", "//", "/tmp/..", up, tmp_path / "root-link", Path("/")):
+        host = open_host(spec)
+        assert isinstance(host, LiveHost) and host.is_live, spec
+
+
+def test_a_file_vanishing_during_the_link_check_is_not_a_crash(tmp_path, monkeypatch):
+    # A live /proc/PID/exe can vanish between listing and reading (the process exits).
+    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/proc/42/exe": "/usr/bin/gone",
+                                       "@/sys/up": "../../outside"})
+    real_readlink = os.readlink
+
+    def flaky(path, *a, **kw):
+        if str(path).endswith("/exe"):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_readlink(path, *a, **kw)
+
+    monkeypatch.setattr(os, "readlink", flaky)
+    # The vanished entry is skipped; the walk goes on and still finds the escaping link.
+    with pytest.raises(HostError, match="'sys/up' -> '../../outside' points outside"):
+        open_host(root)
+    (root / "sys" / "up").unlink()
+    assert isinstance(open_host(root), SnapshotHost)
+
+
+def test_link_check_is_bounded_and_reads_still_refuse_escapes(tmp_path, monkeypatch):
+    from hftinfra import host as host_module
+
+    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/sys/up": "../../outside"})
+    monkeypatch.setattr(host_module, "MAX_LINK_CHECK_ENTRIES", 1)
+    host = open_host(root)  # the walk stopped before it reached sys/up
+    got = host.read("/sys/up/secret")
+    assert isinstance(got, Unread) and got.reason is Reason.MALFORMED and "climbs out" in got.detail
+
+
 def test_escaping_link_in_a_folder_is_refused_at_open(tmp_path):
     root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/sys/class/x": "../../../../outside"})
     with pytest.raises(HostError, match="'sys/class/x' -> '../../../../outside' points outside"):

@@ -9,9 +9,10 @@ list or a pass: callers must carry it up to the report.
 A snapshot is a filesystem root (``proc/``, ``sys/``, ``etc/``, ``dev/`` as on the host)
 plus an optional ``hftinfra/`` folder holding ``meta.json`` and ``commands.json``. It can
 be a directory or a ``.tar.gz`` of one, and has at least ``hftinfra/meta.json``, ``proc/``
-or ``sys/``. Paths inside a snapshot are resolved the way a
-chroot would: an absolute symlink target (``proc/self -> 42``, ``proc/42/root -> /``)
-stays inside the snapshot, and a relative one that climbs above the root is refused.
+or ``sys/``; a path that resolves to ``/`` is the live host, not a snapshot of it. Paths
+inside a snapshot are resolved the way a chroot would: an absolute symlink target
+(``proc/self -> 42``, ``proc/42/root -> /``) stays inside the snapshot, and a relative one
+that climbs above the root is refused.
 """
 
 from __future__ import annotations
@@ -679,10 +680,25 @@ def _reroot(tree: _MemTree, top: str) -> _MemTree:
     return new
 
 
+# Snapshots hold what probes read: a few thousand entries (tests/hosts, the corpus trees),
+# some tens of thousands on a many-CPU server. Past this many the open-time check stops;
+# every read still refuses a link that climbs out (_Tree._walk), so the bound costs an
+# early error message, never safety.
+MAX_LINK_CHECK_ENTRIES = 500_000
+
+
 def _refuse_escaping_links(root: Path) -> None:
     """A relative link that climbs above the snapshot's root is damage (or a trap): refused
-    at open, as in an archive, rather than surfacing later as a 'malformed' value."""
+    at open, as in an archive, rather than surfacing later as a 'malformed' value.
+
+    The walk stays on the root's filesystem: a live procfs or sysfs mounted inside a folder
+    is not snapshot data, and its process folders come and go while they are walked."""
+    try:
+        root_dev = os.stat(root).st_dev
+    except OSError:
+        return
     stack = [("", str(root))]
+    seen = 0
     while stack:
         rel_dir, full_dir = stack.pop()
         try:
@@ -690,15 +706,22 @@ def _refuse_escaping_links(root: Path) -> None:
         except OSError:
             continue  # an unreadable folder reads as 'denied' later
         for entry in entries:
+            seen += 1
+            if seen > MAX_LINK_CHECK_ENTRIES:
+                return
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if entry.is_symlink():
-                target = os.readlink(entry.path)
-                if not target.startswith("/"):
-                    joined = posixpath.normpath(posixpath.join(rel_dir, target))
-                    if joined == ".." or joined.startswith("../"):
-                        raise HostError(f"{root}: link {rel!r} -> {target!r} points outside the snapshot")
-            elif entry.is_dir(follow_symlinks=False):
-                stack.append((rel, entry.path))
+            try:
+                if entry.is_symlink():
+                    target = os.readlink(entry.path)
+                    if not target.startswith("/"):
+                        joined = posixpath.normpath(posixpath.join(rel_dir, target))
+                        if joined == ".." or joined.startswith("../"):
+                            raise HostError(f"{root}: link {rel!r} -> {target!r} points outside the snapshot")
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.stat(follow_symlinks=False).st_dev == root_dev:
+                        stack.append((rel, entry.path))
+            except OSError:
+                continue  # gone or unreadable mid-walk: a read of it says why, later
 
 
 # What makes a folder or an archive a snapshot: the metadata the writer always leaves, or
@@ -721,13 +744,25 @@ def _is_snapshot_tree(tree: _MemTree) -> bool:
     return "proc" in tree.dirs or "sys" in tree.dirs or META_FILE in tree.files
 
 
+def _is_live_root(path: Path) -> bool:
+    try:
+        return path.resolve() == Path("/")
+    except (OSError, RuntimeError):
+        return False
+
+
 def open_host(spec: str | os.PathLike | None = None) -> Host:
-    """The live host for None, '' or 'live'; otherwise a snapshot directory or .tar.gz."""
+    """The live host for None, '', 'live' or any path that resolves to '/' ('/.', '/tmp/..');
+    otherwise a snapshot directory or .tar.gz."""
     if spec is None or str(spec) in ("", "live", "/"):
         return LiveHost()
     path = Path(spec).expanduser()
     if not path.exists():
         raise HostError(f"{path}: no such snapshot (expected a directory or a .tar.gz)")
+    if _is_live_root(path):
+        # The whole filesystem is the live host, not a snapshot of it: reading it as one would
+        # walk every mount and replay no commands.
+        return LiveHost()
     if path.is_dir():
         try:
             os.listdir(path)
