@@ -220,3 +220,11 @@ def test_help_says_an_existing_output_file_is_replaced(capsys):
     with pytest.raises(SystemExit):
         main(["audit", "--help"])
     assert "replaced whole" in " ".join(capsys.readouterr().out.split())
+
+
+def test_var_cpus_outside_the_host_exit_2(capsys):
+    code, out, err = run(capsys, "--host", TUNED, "--var", "isolated_cpus=100-120")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "CPUs 100-120 are not on this host (possible CPUs: 0-31)" in err
+    code, out, err = run(capsys, "--host", TUNED, "--var", "isolated_cpus=9-15,25-N", "--format", "json")
+    assert code == 0 and json.loads(out)["profile"]["variables"]["isolated_cpus"]["value"] == "9-15,25-31"

@@ -428,3 +428,44 @@ def test_evaluate_with_context_directly(host_with):
     checks = catalog()
     f = evaluate(checks["memory.thp"], profile.rules["memory.thp"], ctx, values)
     assert f.status == "pass" and f.expected == "never"
+
+
+def test_empty_isolated_cpus_from_var_fails_the_isolation_checks(host_with):
+    report = run_audit(host_with(), "hft-isolated", variables=["isolated_cpus="])
+    assert report.variables["housekeeping_cpus"].value is None
+    assert "no CPUs are isolated" in report.finding("cpu.isolated").message
+    for cid in ("cpu.isolated", "cpu.nohz_full", "cpu.rcu_nocbs", "cpu.irqaffinity", "cpu.systemd_affinity",
+                "cpu.workqueue_mask"):
+        f = report.finding(cid)
+        assert f.status == "fail" and "isolated_cpus" in f.message, (cid, f.message)
+        assert f.fix
+    assert "empty" in report.finding("cpu.nohz_full").message
+
+
+def test_var_cpus_must_be_on_the_host(host_with):
+    from hftinfra.profiles import ProfileError
+
+    with pytest.raises(ProfileError, match=r"--var isolated_cpus: CPUs 100-120 are not on this host "
+                                           r"\(possible CPUs: 0-7\)"):
+        run_audit(host_with(), "hft-isolated", variables=["isolated_cpus=100-120"])
+    with pytest.raises(ProfileError, match="CPUs 8 are not on this host"):
+        run_audit(host_with(), "hft-isolated", variables=["housekeeping_cpus=0-1,8"])
+
+
+@pytest.mark.parametrize("text,cpus", [("2-N", {2, 3, 4, 5, 6, 7}), ("all", set(range(8))),
+                                       ("2-3,N", {2, 3, 7}), ("ALL:1/2", {0, 2, 4, 6})])
+def test_var_cpulist_resolves_n_and_all_against_possible(host_with, text, cpus):
+    report = run_audit(host_with(), "hft-isolated", variables=[f"isolated_cpus={text}"])
+    assert report.variables["isolated_cpus"].value == frozenset(cpus)
+
+
+def test_var_cpus_taken_as_given_when_possible_is_unreadable(host_with):
+    from hftinfra.profiles import ProfileError
+
+    host = host_with({f"{CPU}/possible": None})
+    report = run_audit(host, "hft-isolated", variables=["isolated_cpus=2-3,6-7"])
+    var = report.variables["isolated_cpus"]
+    assert var.value == frozenset({2, 3, 6, 7})
+    assert "not checked against the host's CPUs" in var.origin and "possible" in var.origin
+    with pytest.raises(ProfileError, match="'N' and 'all' need the host's possible CPUs"):
+        run_audit(host, "hft-isolated", variables=["isolated_cpus=2-N"])

@@ -205,11 +205,20 @@ def _host_isolated(ctx: Context) -> tuple[frozenset[int] | None, str]:
     return None, "unset: this host isolates no CPUs; pass --var isolated_cpus=LIST"
 
 
-def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any]) -> dict[str, VariableValue]:
+def _possible_cpus(ctx: Context) -> frozenset[int] | Unread:
+    topo = ctx.probe("cpu.topology")
+    return topo if isinstance(topo, Unread) else topo.possible
+
+
+def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any],
+                      possible: Any = None) -> dict[str, VariableValue]:
     out: dict[str, VariableValue] = {}
     for name, var in profile.variables.items():
         if name in overrides:
-            out[name] = VariableValue(name, overrides[name], "--var")
+            origin = "--var"
+            if var.type == "cpuset" and isinstance(possible, Unread):
+                origin += f" (not checked against the host's CPUs: possible set {possible})"
+            out[name] = VariableValue(name, overrides[name], origin)
         elif var.default_from == "host.isolated_cpus":
             value, origin = _host_isolated(ctx)
             out[name] = VariableValue(name, value, origin)
@@ -223,6 +232,9 @@ def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any])
             if iso is None or iso.value is None:
                 state = "unknown" if iso is not None and iso.origin.startswith("unknown") else "unset"
                 out[name] = VariableValue(name, None, f"{state}: needs isolated_cpus")
+            elif not iso.value:
+                # Every online CPU would be "housekeeping", and the checks against it would pass.
+                out[name] = VariableValue(name, None, "unset: isolated_cpus is empty")
             elif isinstance(online, Unread):
                 out[name] = VariableValue(name, None, f"unset: {online}")
             else:
@@ -264,7 +276,10 @@ def _expectation(check: Check, raw: Any, variables: dict[str, VariableValue]):
     if raw is None:
         return None, []
     names = variables_in(raw)
-    missing = [n for n in names if n not in variables or variables[n].value is None]
+    # An empty CPU set would make '>=${isolated_cpus}' true of anything: no CPUs chosen is
+    # no expectation, the same as unset.
+    missing = [n for n in names if n not in variables or variables[n].value is None
+               or _empty_set(variables[n].value)]
     if missing:
         return None, missing
     texts = {n: _text_of(variables[n].value) for n in names}
@@ -329,10 +344,18 @@ def _unread_message(u: Unread) -> str:
     return f"could not read {u.source}: {text}" + (f" ({detail})" if detail else "")
 
 
+def _empty_set(value: Any) -> bool:
+    return isinstance(value, (set, frozenset)) and not value
+
+
 def _missing_message(missing: list[str], variables: dict[str, VariableValue]) -> str:
     parts = []
     for n in missing:
         v = variables.get(n)
+        if v is not None and _empty_set(v.value):
+            parts.append(f"${{{n}}} is empty ({v.origin}): no CPUs are chosen, so there is nothing to check; "
+                         f"give them with --var {n}=LIST")
+            continue
         why = v.origin.removeprefix("unset: ").removeprefix("unknown: ") if v else "not declared"
         parts.append(f"${{{n}}} is {'unknown' if v and v.origin.startswith('unknown') else 'unset'} ({why})")
     return "; ".join(parts)
@@ -370,7 +393,12 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
         pairs = [f"{k}={show_value(v) if not isinstance(v, str) else v}" for k, v in variables.items()]
     else:
         pairs = list(variables or [])
-    overrides = parse_var_overrides(profile, pairs)
+    ctx = Context(host)
+    possible = None
+    if any(profile.variables.get(p.partition("=")[0].strip(), None) is not None
+           and profile.variables[p.partition("=")[0].strip()].type == "cpuset" for p in pairs):
+        possible = _possible_cpus(ctx)
+    overrides = parse_var_overrides(profile, pairs, possible)
     checks = catalog()
     only = tuple(only or ())
     known_areas = sorted({c.area for c in checks.values()})
@@ -378,8 +406,7 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
         if area not in known_areas:
             raise ProfileError(f"--only {area}: no such area (areas: {', '.join(known_areas)})")
 
-    ctx = Context(host)
-    values = resolve_variables(profile, ctx, overrides)
+    values = resolve_variables(profile, ctx, overrides, possible)
     findings = []
     for check in checks.values():  # catalog order: stable output
         rule = profile.rules.get(check.id)

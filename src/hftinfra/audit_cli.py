@@ -25,6 +25,8 @@ Use --profile network-latency for a host that does not partition its CPUs, or
 
 variables (hft-isolated): isolated_cpus (default: the host's isolated CPUs, else its
 isolcpus=/nohz_full=), housekeeping_cpus (default: online CPUs minus isolated_cpus).
+A CPU list may use the kernel's N (the last CPU) and all; it must name CPUs the host
+has. An empty isolated_cpus fails the isolation checks: there is nothing isolated.
 
 exit status: 0 nothing failed, 1 something failed, 2 could not run, or ran but could
 judge no check (every finding unknown or skip: the report is still written, and one

@@ -370,9 +370,20 @@ def _validate(profile: Profile, checks: dict) -> None:
             raise ProfileError(f"{var.defined_in}: variables.{name}.type: unsupported")
 
 
-def parse_var_overrides(profile: Profile, pairs: list[str]) -> dict[str, Any]:
+def parse_var_overrides(profile: Profile, pairs: list[str], possible: Any = None) -> dict[str, Any]:
     """``['isolated_cpus=2-7']`` -> ``{'isolated_cpus': frozenset({2..7})}``, checked
-    against the profile's declared variables."""
+    against the profile's declared variables.
+
+    ``possible`` is the host's possible CPU set (``/sys/devices/system/cpu/possible``), or an
+    Unread, or None when not looked at. A cpuset value may then use the kernel's ``N`` (the
+    last possible CPU) and ``all``, and must lie within the possible set: a list naming
+    CPUs the host does not have would judge, and write fixes, for another machine. When the
+    possible set could not be read the list is taken as given (the report says so).
+    """
+    from hftinfra.cpulist import format_cpulist, parse_cpulist
+    from hftinfra.host import Unread
+
+    known = possible if isinstance(possible, frozenset) and possible else None
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -384,10 +395,24 @@ def parse_var_overrides(profile: Profile, pairs: list[str]) -> dict[str, Any]:
             raise ProfileError(f"--var {name}: profile {profile.name} has no such variable "
                                f"(declared: {declared})")
         var = profile.variables[name]
-        try:
-            out[name] = normalize(value, var.type)
-        except ValueTypeError as exc:
-            raise ProfileError(f"--var {name}: {exc}") from None
+        if var.type == "cpuset" and re.search(r"(?i)(?<![0-9a-z])(n|all)(?![0-9a-z])", value) \
+                and not value.strip().lower().startswith(("0x", "mask:")):
+            if known is None:
+                why = f", which could not be read: {possible}" if isinstance(possible, Unread) else ""
+                raise ProfileError(f"--var {name}: 'N' and 'all' need the host's possible CPUs{why}; "
+                                   "write the CPU numbers")
+            try:
+                out[name] = parse_cpulist(value, max(known) + 1)
+            except ValueError as exc:
+                raise ProfileError(f"--var {name}: expected a cpulist or 0x mask, got {value!r} ({exc})") from None
+        else:
+            try:
+                out[name] = normalize(value, var.type)
+            except ValueTypeError as exc:
+                raise ProfileError(f"--var {name}: {exc}") from None
+        if var.type == "cpuset" and known is not None and out[name] - known:
+            raise ProfileError(f"--var {name}: CPUs {format_cpulist(out[name] - known)} are not on this host "
+                               f"(possible CPUs: {format_cpulist(known)})")
     return out
 
 

@@ -56,7 +56,11 @@ def _isolated_judge(ctx, obs, expectation, missing):
         return Verdict("fail", f"configured but not in effect: isolcpus= lists {format_cpulist(configured)}, "
                                f"sysfs isolated is {cpus_text(effect)} (not rebooted since the change, or "
                                "the kernel rejected the list)")
-    if missing and isinstance(effect, frozenset) and not ctx.variables.get("isolated_cpus"):
+    chosen = ctx.variables.get("isolated_cpus")
+    if missing and isinstance(chosen, frozenset) and not chosen:
+        return Verdict("fail", "no CPUs are isolated: isolated_cpus is empty (--var); choose them with "
+                               "--var isolated_cpus=LIST and apply the fix")
+    if missing and isinstance(effect, frozenset) and not chosen:
         return Verdict("fail", "no CPUs are isolated on this host (sysfs isolated is empty, no isolcpus= or "
                                "nohz_full=); choose them with --var isolated_cpus=LIST and apply the fix")
     return None
