@@ -193,6 +193,22 @@ def test_truncated_and_corrupted_archives(tmp_path):
             open_host(tmp_path / name)
 
 
+def test_archive_with_a_bad_gzip_checksum_is_refused(tmp_path):
+    # tarfile stops at the end-of-archive blocks (or quietly at a damaged header after the
+    # first) without reading the gzip trailer, so a damaged stream could open as half a host.
+    good = archive_of(write_tree(tmp_path / "s", BASIC), tmp_path / "good.tar.gz")
+    data = bytearray(good.read_bytes())
+    data[-8] ^= 0xFF  # first byte of the CRC32 (RFC 1952, 2.3.1)
+    (tmp_path / "crc.tar.gz").write_bytes(bytes(data))
+    with pytest.raises(HostError, match="not a readable .tar.gz snapshot"):
+        open_host(tmp_path / "crc.tar.gz")
+    data = bytearray(good.read_bytes())
+    data[-1] ^= 0x01  # ISIZE, the length modulo 2^32
+    (tmp_path / "len.tar.gz").write_bytes(bytes(data))
+    with pytest.raises(HostError, match="not a readable .tar.gz snapshot"):
+        open_host(tmp_path / "len.tar.gz")
+
+
 def test_folder_that_is_not_a_snapshot(tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")

@@ -654,6 +654,14 @@ def _load_archive(path: Path) -> _MemTree:
                 elif member.islnk():
                     raise HostError(f"{path}: hard link entry {name!r} is not allowed in a snapshot")
                 # devices and fifos carry no data a probe reads: skipped.
+            # tarfile ends the listing quietly at a damaged header after the first one, and
+            # never reads the gzip trailer: draining the stream checks its CRC and length
+            # (RFC 1952, 2.3.1), so a corrupted middle is an error, not half a snapshot.
+            drained = 0
+            while chunk := tar.fileobj.read(1 << 20):
+                drained += len(chunk)
+                if total + drained > MAX_ARCHIVE_BYTES:
+                    raise HostError(f"{path}: archive unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB")
     except HostError:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
