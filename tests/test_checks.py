@@ -189,6 +189,13 @@ CASES = [
     ("cpu.cstates", _percpu("cpuidle/state2/disable", "0"), "pass", ""),
     ("cpu.cstates", {"/proc/cmdline": CMDLINE + " idle=poll", **_percpu("cpuidle/state2/disable", "0")},
      "pass", "idle=poll"),
+    # No state to judge is unknown, never a pass at 0 us.
+    ("cpu.cstates", _percpu("cpuidle/state0/disable", "1") | _percpu("cpuidle/state1/disable", "1"),
+     "unknown", "every idle state is disabled"),
+    ("cpu.cstates", {**{f"{CPU}/cpu{n}/cpuidle": None for n in range(8)},
+                     **{f"{CPU}/cpu{n}/cpuidle/": "" for n in range(8)}}, "unknown", "no idle states listed"),
+    # A PM QoS limit below every enabled state leaves state 0 (POLL), as the menu governor does.
+    ("cpu.cstates", {"/dev/cpu_dma_latency": struct.pack("<i", 1)}, "pass", "0 us"),
     ("cpu.pm_qos", {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)}, "warn", "no request held"),
     ("cpu.pm_qos", {"/dev/cpu_dma_latency": None}, "skip", "cpu_dma_latency"),
     ("kernel.skew_tick", {"/proc/cmdline": CMDLINE.replace("skew_tick=1 ", "")}, "fail", "no skew_tick"),

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from hftinfra.cpu import (
     PM_QOS_DEFAULT_LATENCY_US,
+    CpuIdle,
+    IdleState,
     parse_cache_size_kb,
     parse_cpus_allowed_list,
     parse_disable_flag,
@@ -602,3 +604,18 @@ def test_live_isolation_frequency_idle_match_sysfs():
         assert reason(idle.pm_qos_latency_us) is Reason.DENIED
     except FileNotFoundError:
         assert reason(idle.pm_qos_latency_us) is Reason.MISSING
+
+
+def _state(index: int, latency, disabled) -> IdleState:
+    return IdleState(index=index, name=f"C{index}", desc="", latency_us=latency, residency_us=0,
+                     disabled=disabled, default_status="enabled", usage=0, time_us=0)
+
+
+def test_deepest_latency_is_never_zero_for_nothing():
+    assert CpuIdle(0, (_state(0, 0, False), _state(1, 2, False), _state(2, 170, True))).max_enabled_latency_us == 2
+    empty = CpuIdle(3, ()).max_enabled_latency_us
+    assert reason(empty) is Reason.MISSING and "no idle states" in empty.detail and "cpu3" in empty.source
+    none_on = CpuIdle(0, (_state(0, 0, True), _state(1, 2, True))).max_enabled_latency_us
+    assert reason(none_on) is Reason.MISSING and "every idle state is disabled" in none_on.detail
+    denied = Unread(Reason.DENIED, "/sys/devices/system/cpu/cpu0/cpuidle/state1/disable")
+    assert CpuIdle(0, (_state(0, 0, False), _state(1, 2, denied))).max_enabled_latency_us == denied

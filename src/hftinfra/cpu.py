@@ -891,15 +891,26 @@ class CpuIdle:
 
     @property
     def max_enabled_latency_us(self) -> int | Unread:
-        """Exit latency of the deepest state this CPU may enter (sysfs ``disable`` only)."""
+        """Exit latency of the deepest state this CPU may enter (sysfs ``disable`` only).
+
+        Unread when the states cannot be read, none are listed, or none is enabled: a CPU
+        with no state to judge has no latency, and 0 would read as the best possible one."""
+        if isinstance(self.states, Unread):
+            return self.states
+        base = f"{CPU_DIR}/cpu{self.cpu}/cpuidle"
+        if not self.states:
+            return Unread(Reason.MISSING, base, "no idle states listed")
+        flags = [s.disabled for s in self.states if isinstance(s.disabled, Unread)]
+        if flags:
+            return flags[0]
         states = self.enabled_states
-        if isinstance(states, Unread):
-            return states
+        if not states:
+            return Unread(Reason.MISSING, base, "every idle state is disabled (no state to judge)")
         lat = [s.latency_us for s in states]
         bad = [v for v in lat if isinstance(v, Unread)]
         if bad:
             return bad[0]
-        return max(lat) if lat else 0
+        return max(lat)
 
 
 @dataclass(frozen=True)

@@ -429,18 +429,15 @@ def _cstates(ctx):
     for c in idle.cpus:
         if online is not None and c.cpu not in online:
             continue
-        states = c.enabled_states
-        if isinstance(states, Unread):
-            values[c.cpu] = states
+        deepest = c.max_enabled_latency_us
+        if isinstance(deepest, Unread):
+            values[c.cpu] = deepest
             continue
-        lats = [s.latency_us for s in states]
-        bad = [v for v in lats if isinstance(v, Unread)]
-        if bad:
-            values[c.cpu] = bad[0]
-            continue
-        # The idle governor never picks a state whose exit latency exceeds the PM QoS limit.
+        lats = [s.latency_us for s in c.enabled_states]
+        # The idle governor never picks a state whose exit latency exceeds the PM QoS limit;
+        # when none fits, menu and teo fall back to state 0 (drivers/cpuidle/governors).
         usable = [v for v in lats if qos is None or v <= qos]
-        values[c.cpu] = max(usable) if usable else 0
+        values[c.cpu] = max(usable) if usable else c.states[0].latency_us
     if not values:
         return Unread(Reason.MISSING, f"{CPU}/cpu0/cpuidle", "no idle states for any online CPU")
     per = PerCpu(values)
