@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: conftest is not on the path
-from conftest import CORPUS_TREES, write_tree  # noqa: E402
+from conftest import CORPUS_TREES, HOSTS, write_tree  # noqa: E402
 
 from hftinfra import snapshot  # noqa: E402
 from hftinfra.host import HostError, Reason, Unread, open_host  # noqa: E402
@@ -405,7 +406,10 @@ def test_redaction_keeps_formats_and_meaning(redacted):
     assert serial.startswith("SERIAL")
     assert re.fullmatch(r"[0-9a-f]{32}", host.read("/etc/machine-id"))
     ipv6 = host.read("/proc/net/ipv6_route_note")
-    assert re.fullmatch(r"2001:db8::\w+%ens1f0 dev ens1f0 2001:db8::5 ::1 ff02::1", ipv6)
+    # 2001:db8::5 is a real address of the source (a documentation range is still a range
+    # someone may use): replaced like any other, and no placeholder is issued equal to it.
+    m = re.fullmatch(r"2001:db8::(\w+)%ens1f0 dev ens1f0 2001:db8::(\w+) ::1 ff02::1", ipv6)
+    assert m and m.group(1) != m.group(2) and "5" not in (m.group(1), m.group(2))
     # The same values in command outputs get the same placeholders.
     cmds = host.commands
     assert cmds["uname -a"]["stdout"].split()[1] == host.read("/etc/hostname")
@@ -469,9 +473,87 @@ def test_redactor_units():
     assert r.text("aa:bb:cc:dd:ee:01 aa:bb:cc:dd:ee:01 AA:BB:CC:DD:EE:02") == \
         "02:00:00:00:00:01 02:00:00:00:00:01 02:00:00:00:00:02"
     assert r.text("gw 10.0.0.1 mask 255.255.240.0 lo 127.0.0.1 any 0.0.0.0 doc 192.0.2.9 bad 300.1.1.1") == \
-        "gw 192.0.2.1 mask 255.255.240.0 lo 127.0.0.1 any 0.0.0.0 doc 192.0.2.9 bad 300.1.1.1"
+        "gw 192.0.2.1 mask 255.255.240.0 lo 127.0.0.1 any 0.0.0.0 doc 192.0.2.2 bad 300.1.1.1"
     assert r.text("2a00:1450:4009:81f::200e and 2a00:1450:4009:81f::200e/64") == "2001:db8::1 and 2001:db8::1/64"
     assert r.text("std::vector Foo::bar") == "std::vector Foo::bar"
+
+
+def redact_tree(tmp_path, tree: dict, name: str = "src") -> tuple[str, object]:
+    """Redact every file of a small tree; the raw archive text and the redacted host."""
+    source = open_host(write_tree(tmp_path / name, tree))
+    result = snapshot.capture(source, {"t.all": walk_all}, redact=True)
+    path = snapshot.write(result.captured, tmp_path / f"{name}.tar.gz")
+    return gzip.decompress(path.read_bytes()).decode("utf-8", "replace"), open_host(path)
+
+
+BOOT_NET = (" BOOTIF=01-3c-fd-fe-a1-b2-c3 ifname=ens1f0:3c:fd:fe:a1:b2:c3"
+            " ip=10.20.30.40::10.20.30.1:255.255.255.0:ny4-trade-07.example.com:ens1f0:none")
+
+
+def test_redaction_of_pxe_and_dracut_boot_parameters(tmp_path):
+    root = tmp_path / "r"
+    shutil.copytree(HOSTS / "tuned-2s", root, symlinks=True)
+    cmdline = root / "proc" / "cmdline"
+    cmdline.write_text(cmdline.read_text().rstrip("\n") + BOOT_NET + "\n")
+    result = snapshot.capture(open_host(root), {"t.cmdline": lambda h: h.read("/proc/cmdline")}, redact=True)
+    out = open_host(snapshot.write(result.captured, tmp_path / "ro")).read("/proc/cmdline")
+    for leak in ("3c:fd", "3c-fd", "a1:b2:c3", "a1-b2-c3", "10.20.30", "ny4-trade-07", "example.com"):
+        assert leak.lower() not in out.lower(), f"{leak!r} survived: {out}"
+    m = re.search(r" BOOTIF=01-((?:[0-9a-f]{2}-){5}[0-9a-f]{2}) ifname=ens1f0:((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) "
+                  r"ip=192\.0\.2\.\d+::192\.0\.2\.\d+:255\.255\.255\.0:host-\d+\.[a-z0-9.]+\.example:ens1f0:none$", out)
+    assert m, out
+    # One MAC, one placeholder, written in each form it was found in.
+    assert m.group(1).replace("-", ":") == m.group(2)
+    # The rest of the line is untouched.
+    assert "isolcpus=managed_irq,domain,9-15,25-31" in out and "hugepages=0:0,1:16" in out
+
+
+def test_redaction_mac_forms_masks_and_eui64(tmp_path):
+    raw, host = redact_tree(tmp_path, {
+        "/proc/a": "3c:fd:fe:a1:b2:c3 3C-FD-FE-A1-B2-C3 3c-fd-fe-a1-b2-c3",
+        "/proc/eui64": "00:11:22:33:44:55:66:77",
+        "/proc/masks": "ffffffff,00000000,0000000f 01ff01ff 0000:3b:00.0 12:34:56",
+        "/proc/iface": "eth0:aa:bb:cc:dd:ee:ff",
+        "/proc/v6": "2a00:1450:4009:81f::200e aa:bb:cc:dd:ee:ff",
+    })
+    colon, upper_dash, dash = host.read("/proc/a").split()
+    assert re.fullmatch(r"02:00:00:00:00:0\d", colon)
+    assert upper_dash == colon.replace(":", "-").upper() and dash == colon.replace(":", "-")
+    # An EUI-64 stays eight octets: its placeholder is not read again as an IPv6 address.
+    assert re.fullmatch(r"02(:00){4}:00:00:0\d", host.read("/proc/eui64"))
+    assert host.read("/proc/masks") == "ffffffff,00000000,0000000f 01ff01ff 0000:3b:00.0 12:34:56"
+    iface = host.read("/proc/iface")
+    assert iface.startswith("eth0:02:00:00:00:00:0") and "aa:bb" not in iface
+    v6, mac = host.read("/proc/v6").split()
+    assert re.fullmatch(r"2001:db8::\w+", v6) and re.fullmatch(r"02:00:00:00:00:0\d", mac)
+    for leak in ("3c:fd", "3C-FD", "3c-fd", "11:22:33", "aa:bb", "2a00"):
+        assert leak not in raw
+
+
+def test_redaction_replaces_real_addresses_in_documentation_ranges(tmp_path):
+    # This project's VM has eth0 at 192.0.2.2: a real address, not a placeholder.
+    raw, host = redact_tree(tmp_path, {
+        "/proc/net/fib_note": "eth0 192.0.2.2/24 gw 10.0.0.1 peer 198.51.100.7 v6 2001:db8::1 mac 02:00:00:00:00:02",
+    })
+    words = host.read("/proc/net/fib_note").split()
+    eth0, gw, peer, v6, mac = words[1].split("/")[0], words[3], words[5], words[7], words[9]
+    assert eth0 != "192.0.2.2" and peer != "198.51.100.7" and v6 != "2001:db8::1" and mac != "02:00:00:00:00:02"
+    # No placeholder equals a real value of the capture: nothing can be mistaken for it.
+    assert len({eth0, gw, peer}) == 3
+    for real in ("192.0.2.2", "198.51.100.7", "10.0.0.1", "2001:db8::1 ", "02:00:00:00:00:02"):
+        assert real not in raw
+    # Once redacted, those shapes are placeholders: a second pass keeps them.
+    again = snapshot.capture(host, {"t.all": walk_all}, redact=True).captured
+    assert again.files["proc/net/fib_note"].decode().rstrip("\n") == host.read("/proc/net/fib_note")
+
+
+def test_redaction_hostname_with_a_domain_but_not_a_sysctl(tmp_path):
+    _raw, host = redact_tree(tmp_path, {
+        "/proc/sys/kernel/hostname": "vm",
+        "/proc/cmdline": "ip=:::::vm.corp.example.net:eth0:dhcp vm.swappiness=1 sysctl.vm.nr_hugepages=8",
+    })
+    out = host.read("/proc/cmdline")
+    assert re.fullmatch(r"ip=:::::host-1\.domain\d+\.example:eth0:dhcp vm\.swappiness=1 sysctl\.vm\.nr_hugepages=8", out)
 
 
 # ---- the shared corpus ----------------------------------------------------------------

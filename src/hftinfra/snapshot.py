@@ -431,15 +431,31 @@ _FILLER = frozenset({
 })
 
 _HEX = "0-9A-Fa-f"
-_UUID_RE = re.compile(rf"(?<![{_HEX}-])[{_HEX}]{{8}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{12}}(?![{_HEX}-])")
-# Colon-separated octets: 6 (Ethernet), 8 (EUI-64, FireWire) up to 20 (InfiniBand). Hex
-# cpumasks use commas and 8-digit groups, PCI addresses 4-digit groups and a dot: neither
-# matches.
-_MAC_RE = re.compile(rf"(?<![{_HEX}:])[{_HEX}]{{2}}(?::[{_HEX}]{{2}}){{5,19}}(?![{_HEX}:])")
-_IPV6_RE = re.compile(rf"(?<![\w:.])[{_HEX}:]*:[{_HEX}:]*:[{_HEX}:.]*(?<!\.)(?![\w:])")
-_IPV4_RE = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_UUID = rf"(?<![{_HEX}-])[{_HEX}]{{8}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{4}}-[{_HEX}]{{12}}(?![{_HEX}-])"
+_UUID_RE = re.compile(_UUID)
+# Octets of a hardware address: 6 (Ethernet), 8 (EUI-64, FireWire) up to 20 (InfiniBand),
+# colon- or dash-separated (IEEE 802 writes them with dashes; pxelinux's BOOTIF does too).
+# Hex cpumasks use commas and 8-digit groups, PCI addresses 4-digit groups and a dot:
+# neither matches. A colon form may follow 'ens1f0:' (dracut's ifname=); the replacement
+# checks that what precedes the colon is a name, not another octet of a longer run.
+_MAC_COLON = rf"(?<![{_HEX}])[{_HEX}]{{2}}(?::[{_HEX}]{{2}}){{5,19}}(?![{_HEX}:])"
+_MAC_DASH = rf"(?<![\w-])[{_HEX}]{{2}}(?:-[{_HEX}]{{2}}){{5,20}}(?![\w-])"
+_IPV6 = rf"(?<![\w:.])[{_HEX}:]*:[{_HEX}:]*:[{_HEX}:.]*(?<!\.)(?![\w:])"
+_IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)"
+_KEYED_ID = rf"(?<=UUID=)[{_HEX}-]+"
+# One pass, leftmost first: a placeholder one kind writes is never read again by another
+# (an EUI-64 placeholder is eight colon groups, which the IPv6 pattern would take).
+_TOKEN_RE = re.compile(rf"(?P<uuid>{_UUID})|(?P<keyed>{_KEYED_ID})|(?P<macd>{_MAC_DASH})"
+                       rf"|(?P<mac>{_MAC_COLON})|(?P<ipv6>{_IPV6})|(?P<ipv4>{_IPV4})")
+_MAC_COLON_RE = re.compile(_MAC_COLON)
 _SERIAL_LINE_RE = re.compile(r"(?im)^([ \t]*(?:[\w ]*serial[ _-]?(?:number|no\.?)?)[ \t]*[:=][ \t]*)(\S[^\n]*?)[ \t]*$")
-_KEYED_ID_RE = re.compile(rf"(?<=UUID=)[{_HEX}-]+")
+# A domain after a hostname: two or more DNS labels ending in an alphabetic top-level label
+# (RFC 1123 2.1), so 'ny4-trade-07.example.com' is one name while a host called 'vm' keeps
+# 'vm.swappiness' and 'vm.nr_hugepages'.
+_DOMAIN = r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+\.[A-Za-z]{2,63}"
+# RFC 5737 and RFC 3849 documentation ranges, where placeholders come from.
+_DOC_NETS_V4 = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+_DOC_NET_V6 = "2001:db8::/32"
 
 
 def _ip_doc(n: int) -> str:
@@ -449,41 +465,93 @@ def _ip_doc(n: int) -> str:
     return f"{nets[block % 3]}.{host + 1}"
 
 
+def _mac_placeholder(n: int, octets: int) -> str:
+    # 02: locally administered, unicast; the counter fills the last three octets.
+    tail = f"{n:06x}"
+    return ":".join(["02"] + ["00"] * (octets - 4) + [tail[0:2], tail[2:4], tail[4:6]])
+
+
+def _in_doc_range(kind: str, value: str) -> bool:
+    import ipaddress
+
+    try:
+        if kind == "ipv4":
+            ip4 = ipaddress.IPv4Address(value)
+            return any(ip4 in ipaddress.IPv4Network(n) for n in _DOC_NETS_V4)
+        return ipaddress.IPv6Address(value) in ipaddress.IPv6Network(_DOC_NET_V6)
+    except ValueError:
+        return False
+
+
+def _placeholder_shaped(kind: str, key: str) -> bool:
+    if kind == "mac":
+        return key.startswith("02:00:00:")
+    return _in_doc_range(kind, key)
+
+
 class Redactor:
     """Consistent placeholders: the same MAC, IP, UUID, serial or hostname always maps to
     the same stand-in, in contents, command outputs and path names. Placeholders keep the
-    format (a MAC stays a MAC, an IPv4 an IPv4) and are themselves left alone, so redacting
-    twice changes nothing."""
+    format (a MAC stays a MAC, in the colon or dash form it was found in; an IPv4 stays an
+    IPv4).
+
+    Placeholders come from the documentation ranges (RFC 5737, RFC 3849) and 02:00:00…
+    MACs, but a real host may use those too (a VM's eth0 at 192.0.2.2): a fresh capture's
+    addresses are all replaced, and no placeholder is issued that equals a real value seen
+    in the capture. Only a capture of an already redacted snapshot trusts those shapes as
+    earlier placeholders, so redacting twice changes nothing."""
 
     def __init__(self) -> None:
-        self.maps: dict[str, dict[str, str]] = {k: {} for k in ("mac", "ipv4", "ipv6", "uuid", "id", "host", "serial")}
+        self.maps: dict[str, dict[str, str]] = {
+            k: {} for k in ("mac", "ipv4", "ipv6", "uuid", "id", "host", "serial", "domain")}
         self._host_re: re.Pattern | None = None
         self._literal_re: re.Pattern | None = None
+        self._counters: dict[str, int] = {}
+        # Real values shaped like placeholders, per kind: never issued as a placeholder.
+        self._reserved: dict[str, set[str]] = {"mac": set(), "ipv4": set(), "ipv6": set()}
+        self.trust_placeholders = False
 
     # ---- placeholders --------------------------------------------------------------
-    def _map(self, kind: str, value: str, make: Callable[[int], str]) -> str:
+    def _map(self, kind: str, value: str, make: Callable[[int], str], key: str | None = None) -> str:
         table = self.maps[kind]
-        key = value.lower()
+        key = value.lower() if key is None else key
         if key not in table:
-            table[key] = make(len(table) + 1)
+            reserved = self._reserved.get(kind, set())
+            while True:
+                n = self._counters[kind] = self._counters.get(kind, 0) + 1
+                candidate = make(n)
+                if self._normal(kind, candidate) not in reserved:
+                    break
+            table[key] = candidate
         return table[key]
+
+    @staticmethod
+    def _normal(kind: str, value: str) -> str:
+        import ipaddress
+
+        if kind == "mac":
+            return value.replace("-", ":").lower()
+        if kind in ("ipv4", "ipv6"):
+            try:
+                return str(ipaddress.ip_address(value))
+            except ValueError:
+                return value.lower()
+        return value.lower()
 
     @staticmethod
     def _case(original: str, placeholder: str) -> str:
         return placeholder.upper() if any(c.isupper() for c in original) else placeholder
 
     def mac(self, value: str) -> str:
-        octets = value.split(":")
-        low = value.lower()
-        if set(low) <= {"0", ":"} or set(low) <= {"f", ":"} or low.startswith("02:00:00:00:"):
-            return value  # all-zero, broadcast, or already a placeholder
-
-        def make(n: int) -> str:
-            # 02: locally administered, unicast; the counter fills the last three octets.
-            tail = f"{n:06x}"
-            return ":".join(["02"] + ["00"] * (len(octets) - 4) + [tail[0:2], tail[2:4], tail[4:6]])
-
-        return self._case(value, self._map("mac", value, make))
+        sep = "-" if "-" in value else ":"
+        octets = value.lower().split(sep)
+        key = ":".join(octets)
+        if set(key) <= {"0", ":"} or set(key) <= {"f", ":"}:
+            return value  # all-zero or broadcast: identifies nothing
+        if self.trust_placeholders and _placeholder_shaped("mac", key):
+            return value
+        placeholder = self._map("mac", key, lambda n: _mac_placeholder(n, len(octets)), key=key)
+        return self._case(value, placeholder.replace(":", sep))
 
     def ipv4(self, value: str) -> str:
         import ipaddress
@@ -494,10 +562,11 @@ class Redactor:
             return value
         as_int = int(ip)
         is_mask = as_int != 0 and ((~as_int & 0xFFFFFFFF) + 1) & (~as_int & 0xFFFFFFFF) == 0
-        if (ip.is_loopback or ip.is_unspecified or ip.is_multicast or is_mask
-                or any(ip in ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))):
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or is_mask:
             return value
-        return self._map("ipv4", value, _ip_doc)
+        if self.trust_placeholders and _in_doc_range("ipv4", value):
+            return value
+        return self._map("ipv4", value, _ip_doc, key=str(ip))
 
     def ipv6(self, value: str) -> str:
         import ipaddress
@@ -508,7 +577,9 @@ class Redactor:
             ip = ipaddress.IPv6Address(value)
         except ValueError:
             return value
-        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or ip in ipaddress.IPv6Network("2001:db8::/32"):
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+            return value
+        if self.trust_placeholders and _in_doc_range("ipv6", value):
             return value
         return self._case(value, self._map("ipv6", value, lambda n: f"2001:db8::{n:x}"))
 
@@ -554,6 +625,8 @@ class Redactor:
                 value = m.group(2).strip()
                 if value.lower() not in _FILLER and len(value) >= 3:
                     literals[value] = self._map("serial", value, lambda n: f"SERIAL{n:04d}")
+        if not self.trust_placeholders:
+            self._reserve_real_lookalikes(captured)
         names: dict[str, str] = {}
         for name in hostnames:
             if not name or name.lower() in _FILLER or name.startswith("host-"):
@@ -565,27 +638,99 @@ class Redactor:
         if names:
             alts = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
             # Bounded by anything but name characters, dots and slashes: 'vm' as a hostname
-            # must not turn 'vm.swappiness' or '/proc/sys/vm' into something else.
-            self._host_re = re.compile(rf"(?<![\w./-])(?:{alts})(?![\w./-])")
+            # must not turn 'vm.swappiness' or '/proc/sys/vm' into something else. A domain
+            # after the name ('ny4-trade-07.example.com' in ip=) goes with it.
+            self._host_re = re.compile(rf"(?<![\w./-])(?P<name>{alts})(?P<domain>{_DOMAIN})?(?![\w./-])")
             self._hosts = names
         if literals:
             alts = "|".join(re.escape(v) for v in sorted(literals, key=len, reverse=True))
             self._literal_re = re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?![A-Za-z0-9])")
             self._literals = literals
 
+    def _reserve_real_lookalikes(self, captured: Captured) -> None:
+        """Real addresses in the placeholders' ranges, so no placeholder is issued equal to one."""
+        texts: list[str] = [data.decode("utf-8", "surrogateescape") for data in captured.files.values()]
+        texts += list(captured.dirs) + list(captured.files) + list(captured.links) + list(captured.links.values())
+        for key, rec in captured.commands.items():
+            texts.append(key)
+            texts += [v for v in rec.values() if isinstance(v, str)]
+        for path, rec in captured.unread.items():
+            texts.append(path)
+            texts += [str(v) for v in rec.values()]
+        for text in texts:
+            for m in _TOKEN_RE.finditer(text):
+                kind = {"macd": "mac"}.get(m.lastgroup or "", m.lastgroup or "")
+                if kind not in self._reserved:
+                    continue
+                value = m.group(0)
+                if kind == "mac" and m.lastgroup == "macd":
+                    octets = value.split("-")
+                    value = "-".join(octets[1:]) if len(octets) in (7, 9, 21) else value
+                normal = self._normal(kind, value)
+                if _placeholder_shaped(kind, normal):
+                    self._reserved[kind].add(normal)
+
     # ---- applying ------------------------------------------------------------------
     def text(self, s: str, hostnames: bool = True) -> str:
         if self._literal_re is not None:
             s = self._literal_re.sub(lambda m: self._literals[m.group(0)], s)
-        s = _UUID_RE.sub(lambda m: self.uuid(m.group(0)), s)
-        s = _KEYED_ID_RE.sub(lambda m: self.other_id(m.group(0)), s)
-        s = _MAC_RE.sub(lambda m: self.mac(m.group(0)), s)
-        s = _IPV6_RE.sub(lambda m: self.ipv6(m.group(0)), s)
-        s = _IPV4_RE.sub(lambda m: self._ipv4_in_context(s, m), s)
+        original = s
+        s = _TOKEN_RE.sub(lambda m: self._token(original, m), s)
         s = _SERIAL_LINE_RE.sub(self._serial_line, s)
         if hostnames and self._host_re is not None:
-            s = self._host_re.sub(lambda m: self._hosts[m.group(0)], s)
+            s = self._host_re.sub(self._hostname, s)
         return s
+
+    def _token(self, s: str, m: re.Match) -> str:
+        kind, value = m.lastgroup, m.group(0)
+        if kind == "uuid":
+            return self.uuid(value)
+        if kind == "keyed":
+            return self.other_id(value)
+        if kind == "macd":
+            octets = value.split("-")
+            if len(octets) in (7, 9, 21):
+                # pxelinux's BOOTIF= puts the ARP hardware type before the address
+                # ('01-' for Ethernet): kept, so the address maps like its colon form.
+                return octets[0] + "-" + self.mac("-".join(octets[1:]))
+            return self.mac(value)
+        if kind == "mac":
+            return self._mac_in_context(s, m)
+        if kind == "ipv6":
+            if self._is_ipv6(value):
+                return self.ipv6(value)
+            # Colon groups that are no address ('ens1f0:3c:fd:…' never gets here, but a
+            # hex-named field can): the MACs inside are still MACs.
+            return _MAC_COLON_RE.sub(lambda mm: self.mac(mm.group(0)), value)
+        return self._ipv4_in_context(s, m)
+
+    @staticmethod
+    def _is_ipv6(value: str) -> bool:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            return False
+        return "::" in value or value.count(":") == 7
+
+    def _mac_in_context(self, s: str, m: re.Match) -> str:
+        # After a colon, the field before it must be a name ('ens1f0:' in dracut's ifname=),
+        # not one more two-digit octet: then this is the tail of a longer run, no MAC.
+        start = m.start()
+        if start >= 3 and s[start - 1] == ":":
+            field = s[start - 3:start - 1]
+            before = s[start - 4] if start >= 4 else ""
+            if all(c in "0123456789abcdefABCDEF" for c in field) and not (before.isalnum() or before == "_"):
+                return m.group(0)
+        return self.mac(m.group(0))
+
+    def _hostname(self, m: re.Match) -> str:
+        name = self._hosts[m.group("name")]
+        domain = m.group("domain")
+        if not domain:
+            return name
+        return name + self._map("domain", domain, lambda n: f".domain{n}.example")
 
     def _ipv4_in_context(self, s: str, m: re.Match) -> str:
         # 'firmware-version: 1.2.3.4' is a version, not an address.
@@ -614,6 +759,9 @@ class Redactor:
                         for part in target.split("/"))
 
     def redact(self, captured: Captured) -> Captured:
+        # A capture of a redacted snapshot: its documentation-range addresses and 02:00:00…
+        # MACs are an earlier pass's placeholders.
+        self.trust_placeholders = bool(captured.meta.get("redacted"))
         self.learn(captured)
         out = Captured()
         for rel in sorted(captured.dirs):
