@@ -157,7 +157,7 @@ CASES = [
     ("cpu.isolated", {"/proc/cmdline": CMDLINE.replace("managed_irq,domain,", "")}, "fail", "flags"),
     ("cpu.isolated", {f"{CPU}/isolated": None}, "unknown", "/sys/devices/system/cpu/isolated"),
     ("cpu.nohz_full", {f"{CPU}/nohz_full": "2-3"}, "fail", "configured but not in effect"),
-    ("cpu.nohz_full", {f"{CPU}/nohz_full": None}, "fail", "CONFIG_NO_HZ_FULL"),
+    ("cpu.nohz_full", {f"{CPU}/nohz_full": None}, "fail", "this kernel has no nohz_full"),
     ("cpu.rcu_nocbs", {"/proc/cmdline": CMDLINE.replace("rcu_nocbs=2-3,6-7", "rcu_nocbs=2"),
                        f"{CPU}/nohz_full": "2-3"}, "fail", "rcu_nocbs=2"),
     ("cpu.irqaffinity", {"/proc/cmdline": CMDLINE.replace("irqaffinity=0-1,4-5 ", "")}, "fail", "all CPUs"),
@@ -178,7 +178,10 @@ CASES = [
                       f"{CPU}/cpufreq/": "", f"{CPU}/intel_pstate": None},
      "skip", "no cpufreq driver"),
     ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate/min_perf_pct": "30"}, "fail", "differs"),
-    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None}, "skip", "intel_pstate"),
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None, **_percpu("cpufreq/scaling_driver", "acpi-cpufreq")},
+     "skip", "lists no intel_pstate"),
+    # The driver says intel_pstate yet its directory is not there: a partial capture, not a fact.
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None}, "unknown", "min_perf_pct"),
     ("cpu.turbo", {f"{CPU}/intel_pstate/no_turbo": "0"}, "warn", "differs"),
     ("cpu.epp", _percpu("cpufreq/energy_performance_preference", "balance_power"), "fail", "differs"),
     ("cpu.epp", {f"{CPU}/cpu{n}/cpufreq/energy_performance_preference": None for n in range(8)}, "skip",
@@ -197,7 +200,8 @@ CASES = [
     # A PM QoS limit below every enabled state leaves state 0 (POLL), as the menu governor does.
     ("cpu.cstates", {"/dev/cpu_dma_latency": struct.pack("<i", 1)}, "pass", "0 us"),
     ("cpu.pm_qos", {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)}, "warn", "no request held"),
-    ("cpu.pm_qos", {"/dev/cpu_dma_latency": None}, "skip", "cpu_dma_latency"),
+    ("cpu.pm_qos", {"/dev/cpu_dma_latency": None, "/dev/null": ""}, "skip", "/dev lists no cpu_dma_latency"),
+    ("cpu.pm_qos", {"/dev/cpu_dma_latency": None}, "unknown", "cpu_dma_latency"),
     ("kernel.skew_tick", {"/proc/cmdline": CMDLINE.replace("skew_tick=1 ", "")}, "fail", "no skew_tick"),
     ("kernel.timer_migration", {"/proc/sys/kernel/timer_migration": "1"}, "fail", "differs"),
     ("kernel.watchdog", {"/proc/sys/kernel/soft_watchdog": "1",
@@ -476,3 +480,61 @@ def test_var_cpus_taken_as_given_when_possible_is_unreadable(host_with):
     assert "not checked against the host's CPUs" in var.origin and "possible" in var.origin
     with pytest.raises(ProfileError, match="'N' and 'all' need the host's possible CPUs"):
         run_audit(host, "hft-isolated", variables=["isolated_cpus=2-N"])
+
+
+# ---- "not on this kernel" needs evidence ----------------------------------------------------
+
+NOT_BUILT = [
+    ("cpu.nohz_full", f"{CPU}/nohz_full", "CONFIG_NO_HZ_FULL"),
+    ("memory.thp", "/sys/kernel/mm/transparent_hugepage", "CONFIG_TRANSPARENT_HUGEPAGE"),
+    ("memory.ksm", "/sys/kernel/mm/ksm", "CONFIG_KSM"),
+    ("memory.hugepages", "/sys/kernel/mm/hugepages", "CONFIG_HUGETLBFS"),
+    ("memory.numa_balancing", "/proc/sys/kernel/numa_balancing", "CONFIG_NUMA_BALANCING"),
+    ("memory.zone_reclaim", "/proc/sys/vm/zone_reclaim_mode", "CONFIG_NUMA"),
+    ("kernel.hung_task", "/proc/sys/kernel/hung_task_timeout_secs", "CONFIG_DETECT_HUNG_TASK"),
+    ("kernel.mce_ignore_ce", "/sys/devices/system/machinecheck", "CONFIG_X86_MCE"),
+]
+
+
+@pytest.mark.parametrize("check_id,path,option", NOT_BUILT, ids=[c[0] for c in NOT_BUILT])
+def test_missing_with_a_partial_parent_is_unknown_not_absent(host_with, check_id, path, option):
+    """The file's directory is not in the snapshot at all (a partial capture, no build config):
+    nothing shows the kernel lacks the feature, so it is unknown."""
+    parent = path.rsplit("/", 1)[0]
+    f = status_of(host_with({parent: None}), check_id)
+    assert f.status == "unknown", (f.observed, f.message)
+    assert "built without" not in f"{f.observed} {f.message}" and f.fix is None
+
+
+@pytest.mark.parametrize("check_id,path,option", NOT_BUILT, ids=[c[0] for c in NOT_BUILT])
+def test_build_config_proves_a_feature_absent(host_with, check_id, path, option):
+    f = status_of(host_with({path: None, "/proc/config.gz": None,
+                             "/boot/config-6.1.0-18-amd64": f"CONFIG_HZ=1000\n# {option} is not set"}), check_id)
+    assert option in f"{f.observed} {f.message}", (f.status, f.observed, f.message)
+    assert f.status == ("fail" if check_id == "cpu.nohz_full" else "skip")
+
+
+def test_build_config_with_the_feature_makes_a_missing_file_unknown(host_with):
+    f = status_of(host_with({f"{CPU}/nohz_full": None,
+                             "/boot/config-6.1.0-18-amd64": "CONFIG_HZ=1000\nCONFIG_NO_HZ_FULL=y"}), "cpu.nohz_full")
+    assert f.status == "unknown"
+
+
+def test_nohz_full_absent_on_this_kernel_fixes_the_kernel_first(host_with):
+    f = status_of(host_with({f"{CPU}/nohz_full": None}), "cpu.nohz_full")
+    assert f.status == "fail" and "lists no nohz_full" in f.message
+    assert f.fix.startswith("# this kernel has no nohz_full") and "CONFIG_NO_HZ_FULL=y" in f.fix
+
+
+def test_corpus_procfs_nohz_full_is_unknown():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "procfs"
+    if not root.is_dir():
+        pytest.skip("no ../shared/corpus")
+    report = run_audit(str(root), "hft-isolated")
+    for cid in ("cpu.nohz_full", "memory.thp", "memory.ksm", "memory.hugepages", "kernel.hung_task",
+                "memory.numa_balancing", "cpu.cstates", "cpu.pm_qos"):
+        f = report.finding(cid)
+        assert f.status == "unknown", (cid, f.observed, f.message)
+        assert "built without" not in f.message, cid

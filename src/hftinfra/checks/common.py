@@ -14,7 +14,7 @@ from typing import Any
 
 from hftinfra.checks.base import Context
 from hftinfra.cpulist import format_cpulist
-from hftinfra.host import Unread
+from hftinfra.host import Reason, Unread
 
 SYSCTL_DROPIN = "/etc/sysctl.d/90-hftinfra-{name}.conf"
 
@@ -25,6 +25,43 @@ def record_field(ctx: Context, probe: str, attr: str) -> Any:
     if isinstance(rec, Unread):
         return rec
     return getattr(rec, attr)
+
+
+def kernel_option(ctx: Context, option: str) -> bool | None:
+    """Whether the running kernel's build config enables ``option`` (y or m); None when the
+    config could not be read (no /boot/config-*, no /proc/config.gz)."""
+    from hftinfra.kernel import read_kernel_config
+
+    config = ctx.cached("kernel_config", lambda: read_kernel_config(ctx.host))
+    if isinstance(config, Unread):
+        return None
+    return config.enabled(option)
+
+
+def not_on_this_kernel(ctx: Context, unread: Any, parent: str, anchors: tuple[str, ...] = (),
+                       option: str | None = None) -> str | None:
+    """Evidence that a file reported missing is absent from this kernel, not merely absent
+    from a partial snapshot: the build config says ``option`` is off, or ``parent`` lists
+    fine (holding ``anchors``, entries every kernel has there) and the entry on the way to
+    the file is not in it. Returns that evidence as text, or None when there is none, in
+    which case the caller reports the Unread.
+    """
+    if not isinstance(unread, Unread) or unread.reason is not Reason.MISSING:
+        return None
+    if option is not None:
+        built = kernel_option(ctx, option)
+        if built is False:
+            return f"{option} is not set in the kernel's build config"
+        if built is True:
+            return None  # built in, so the file should be there: not captured, or something odd
+    names = ctx.host.listdir(parent)
+    if isinstance(names, Unread) or (anchors and not any(a in names for a in anchors)):
+        return None
+    rest = unread.source[len(parent):].strip("/") if unread.source.startswith(parent.rstrip("/") + "/") else ""
+    child = rest.split("/")[0] if rest else ""
+    if not child or child in names:
+        return None
+    return f"{parent} lists no {child}"
 
 
 def suggest(expectation: Any, default: Any) -> Any:

@@ -4,7 +4,7 @@ SMT) and power (governor, P-state floor, turbo, EPP, C-states, PM QoS)."""
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, PerCpu, Skip, Verdict, register
-from hftinfra.checks.common import cmdline_fix, cpus_text, sysfs_fix
+from hftinfra.checks.common import cmdline_fix, cpus_text, not_on_this_kernel, sysfs_fix
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
 
@@ -13,6 +13,8 @@ CPUFREQ = "https://docs.kernel.org/admin-guide/pm/cpufreq.html"
 PSTATE = "https://docs.kernel.org/admin-guide/pm/intel_pstate.html"
 CPUIDLE = "https://docs.kernel.org/admin-guide/pm/cpuidle.html"
 CPU = "/sys/devices/system/cpu"
+# Files every kernel has in /sys/devices/system/cpu: a listing without them is a partial capture.
+CPU_ANCHORS = ("online", "possible")
 
 
 def _iso(ctx):
@@ -90,9 +92,12 @@ def _nohz_full(ctx):
         return iso
     configured = iso.cmdline_nohz_full
     effect = iso.nohz_full
-    if isinstance(effect, Unread) and effect.reason is Reason.MISSING:
-        return Obs(frozenset(), "none (kernel built without CONFIG_NO_HZ_FULL)",
-                   extra={"configured": configured, "unsupported": True})
+    if isinstance(effect, Unread):
+        not_built = _nohz_not_built(ctx, effect)
+        if not_built:
+            return Obs(frozenset(), f"none: this kernel has no nohz_full ({not_built})",
+                       extra={"configured": configured, "unsupported": not_built})
+        return _unproven_missing(effect)
     shown = None
     if isinstance(effect, frozenset):
         shown = f"{cpus_text(effect)} (in effect)"
@@ -101,16 +106,42 @@ def _nohz_full(ctx):
     return Obs(effect, shown, extra={"configured": configured})
 
 
+def _nohz_not_built(ctx, effect):
+    """Evidence that this kernel lacks CONFIG_NO_HZ_FULL (so has no sysfs nohz_full)."""
+    return not_on_this_kernel(ctx, effect, CPU, CPU_ANCHORS, option="CONFIG_NO_HZ_FULL")
+
+
+def _unproven_missing(u):
+    # The probe's detail guesses at a kernel without the feature; without evidence of that,
+    # the file is only not there (a partial snapshot, a capture that skipped it).
+    if u.reason is Reason.MISSING:
+        return Unread(Reason.MISSING, u.source, "not there, and nothing shows whether this kernel has it")
+    return u
+
+
 def _nohz_judge(ctx, obs, expectation, missing):
     configured = obs.extra.get("configured")
     effect = obs.value
+    not_built = obs.extra.get("unsupported")
     if isinstance(configured, frozenset) and configured and isinstance(effect, frozenset) \
             and not configured <= effect:
-        why = ("the kernel was built without CONFIG_NO_HZ_FULL" if obs.extra.get("unsupported")
+        why = (f"this kernel has no nohz_full: {not_built}" if not_built
                else "not rebooted since the change, or the kernel rejected the list")
         return Verdict("fail", f"configured but not in effect: nohz_full={format_cpulist(configured)} on the "
                                f"command line, in effect {cpus_text(effect)} ({why})")
+    if not_built and not missing:
+        return Verdict("fail", f"this kernel cannot stop the tick on isolated CPUs ({not_built}); "
+                               "nohz_full= needs a kernel built with CONFIG_NO_HZ_FULL=y")
     return None
+
+
+def _nohz_fix(ctx, e, obs):
+    line = cmdline_fix(ctx, {"nohz_full": _var_text(ctx, "isolated_cpus", "<CPULIST>")})
+    if isinstance(obs, Obs) and obs.extra.get("unsupported"):
+        # nohz_full= on this kernel would be ignored; the kernel comes first.
+        return (f"# this kernel has no nohz_full ({obs.extra['unsupported']}): install and boot one built\n"
+                "# with CONFIG_NO_HZ_FULL=y, then:\n" + line)
+    return line
 
 
 register(Check(
@@ -118,8 +149,7 @@ register(Check(
     summary="On nohz_full CPUs the scheduler tick stops while a single task runs, so a spinning "
             "thread is not interrupted HZ times a second (timers/no_hz).",
     reads=(f"{CPU}/nohz_full", "/proc/cmdline"), docs="https://docs.kernel.org/timers/no_hz.html",
-    kind="cpuset", observe=_nohz_full, judge=_nohz_judge,
-    fix=lambda ctx, e, obs: cmdline_fix(ctx, {"nohz_full": _var_text(ctx, "isolated_cpus", "<CPULIST>")}),
+    kind="cpuset", observe=_nohz_full, judge=_nohz_judge, fix=_nohz_fix,
 ))
 
 
@@ -346,9 +376,12 @@ def _pstate_min(ctx):
     if isinstance(f, (Unread, Skip)):
         return f
     v = f.min_perf_pct
-    if isinstance(v, Unread) and v.reason is Reason.MISSING:
+    evidence = not_on_this_kernel(ctx, v, CPU, CPU_ANCHORS) if "intel_pstate" not in f.drivers else None
+    if isinstance(v, Unread) and not evidence:
+        return _unproven_missing(v)
+    if evidence:
         drivers = ", ".join(sorted(f.drivers)) or "none"
-        return Skip(f"intel_pstate is not the cpufreq driver here (driver: {drivers})")
+        return Skip(f"intel_pstate is not the cpufreq driver here (driver: {drivers}; {evidence})")
     return Obs(v, f"{v}%" if isinstance(v, int) else None)
 
 
@@ -366,8 +399,15 @@ def _turbo(ctx):
     if isinstance(f, (Unread, Skip)):
         return f
     t = f.turbo_enabled
-    if isinstance(t, Unread) and t.reason in (Reason.MISSING, Reason.UNSUPPORTED):
+    if isinstance(t, Unread) and t.reason is Reason.UNSUPPORTED:
         return Skip(f"turbo is not visible to the OS here ({t.detail or t.reason})")
+    if isinstance(t, Unread):
+        # Neither control is there: only a listing that shows both absent says the OS has none.
+        no_pstate = not_on_this_kernel(ctx, f.no_turbo, CPU, CPU_ANCHORS)
+        no_boost = not_on_this_kernel(ctx, f.boost, f"{CPU}/cpufreq")
+        if no_pstate and no_boost:
+            return Skip(f"turbo is not visible to the OS here ({no_pstate}; {no_boost})")
+        return _unproven_missing(t)
     src = "intel_pstate/no_turbo" if not isinstance(f.no_turbo, Unread) else "cpufreq/boost"
     return Obs(t, f"{'on' if t else 'off'} ({src})" if isinstance(t, bool) else None)
 
@@ -396,7 +436,12 @@ def _epp(ctx):
     values = {c.cpu: c.epp for c in f.cpus}
     readable = [v for v in values.values() if not (isinstance(v, Unread) and v.reason is Reason.MISSING)]
     if not readable:
-        return Skip("no energy_performance_preference: the cpufreq driver does not use HWP/CPPC EPP")
+        first = next(iter(sorted(values.items())), None)
+        evidence = first and not_on_this_kernel(ctx, first[1], f"{CPU}/cpu{first[0]}/cpufreq",
+                                                ("scaling_driver", "scaling_governor"))
+        if not evidence:
+            return first[1] if first else Unread(Reason.MISSING, f"{CPU}/cpu*/cpufreq", "no CPU has a cpufreq view")
+        return Skip(f"no energy_performance_preference: the cpufreq driver does not use HWP/CPPC EPP ({evidence})")
     return Obs(PerCpu({c: v for c, v in values.items()
                        if not (isinstance(v, Unread) and v.reason is Reason.MISSING)}))
 
@@ -419,9 +464,13 @@ def _cstates(ctx):
         return idle
     if isinstance(idle.cmdline_idle, str) and idle.cmdline_idle == "poll":
         return Obs(0, "0 us (idle=poll: CPUs never leave C0)")
-    if isinstance(idle.driver, Unread) and idle.driver.reason is Reason.MISSING \
-            or idle.driver == "none":
+    if idle.driver == "none":
         return Skip("no cpuidle driver: CPUs idle with the architecture default (HLT, C1-like)")
+    if isinstance(idle.driver, Unread):
+        evidence = not_on_this_kernel(ctx, idle.driver, CPU, CPU_ANCHORS)
+        if not evidence:
+            return idle.driver
+        return Skip(f"no cpuidle: CPUs idle with the architecture default (HLT, C1-like) ({evidence})")
     iso = _iso(ctx)
     online = iso.online if not isinstance(iso, Unread) and isinstance(iso.online, frozenset) else None
     qos = idle.pm_qos_latency_us if isinstance(idle.pm_qos_latency_us, int) else None
@@ -473,8 +522,9 @@ def _pm_qos(ctx):
     if isinstance(idle, Unread):
         return idle
     v = idle.pm_qos_latency_us
-    if isinstance(v, Unread) and v.reason is Reason.MISSING:
-        return Skip("no /dev/cpu_dma_latency (kernel without CPU PM QoS)")
+    evidence = not_on_this_kernel(ctx, v, "/dev", ("null",))
+    if evidence:
+        return Skip(f"no /dev/cpu_dma_latency: kernel without CPU PM QoS ({evidence})")
     if isinstance(v, int):
         held = "no request held (default)" if v >= 2000000000 else "a process holds this request"
         return Obs(v, f"{v} us ({held})")

@@ -4,7 +4,14 @@ vmstat, RT throttling, clocksource, machine-check polling) and its build choices
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, register
-from hftinfra.checks.common import cmdline_fix, record_field, suggest, sysctl_fix, sysfs_fix
+from hftinfra.checks.common import (
+    cmdline_fix,
+    not_on_this_kernel,
+    record_field,
+    suggest,
+    sysctl_fix,
+    sysfs_fix,
+)
 from hftinfra.host import Reason, Unread
 
 KP = "https://docs.kernel.org/admin-guide/kernel-parameters.html"
@@ -135,8 +142,10 @@ register(Check(
 
 def _hung_task(ctx):
     value = record_field(ctx, "kernel.watchdog", "hung_task_timeout_secs")
-    if isinstance(value, Unread) and value.reason is Reason.MISSING:
-        return Skip("kernel built without the hung-task detector (no kernel.hung_task_timeout_secs)")
+    evidence = not_on_this_kernel(ctx, value, "/proc/sys/kernel", ("osrelease", "ostype", "version", "hostname"),
+                                  "CONFIG_DETECT_HUNG_TASK")
+    if evidence:
+        return Skip(f"this kernel has no hung-task detector ({evidence})")
     if isinstance(value, int) and value == 0:
         return Obs(0, "0 (hung-task check disabled)")
     return Obs(value)
@@ -199,8 +208,11 @@ def _mce(ctx):
     mc = ctx.probe("kernel.mce")
     if isinstance(mc, Unread):
         return mc
-    if isinstance(mc.ignore_ce, Unread) and mc.ignore_ce.reason is Reason.MISSING:
-        return Skip("no machine-check device (/sys/devices/system/machinecheck): not x86, or MCE off")
+    evidence = not_on_this_kernel(ctx, mc.ignore_ce, "/sys/devices/system", ("cpu",), "CONFIG_X86_MCE")
+    if evidence:
+        return Skip(f"no machine-check device: not x86, or MCE off ({evidence})")
+    if isinstance(mc.ignore_ce, Unread):
+        return mc.ignore_ce
     note = f"mce={mc.mce} on the command line" if isinstance(mc.mce, str) else ""
     return Obs(mc.ignore_ce, note=note)
 

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, Verdict, register
-from hftinfra.checks.common import cmdline_fix, record_field, suggest, sysctl_fix, sysfs_fix
-from hftinfra.host import Reason, Unread
+from hftinfra.checks.common import (
+    cmdline_fix,
+    not_on_this_kernel,
+    record_field,
+    suggest,
+    sysctl_fix,
+    sysfs_fix,
+)
+from hftinfra.host import Unread
 
 SYSCTL_VM = "https://docs.kernel.org/admin-guide/sysctl/vm.html"
 SYSCTL_KERNEL = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
 
 
-def _missing_is_skip(value, why):
-    if isinstance(value, Unread) and value.reason is Reason.MISSING:
-        return Skip(why)
+MM = "/sys/kernel/mm"
+# Entries every kernel has in these directories: a listing without them is a partial capture.
+PROC_SYS_KERNEL_ANCHORS = ("osrelease", "ostype", "version", "hostname")
+PROC_SYS_VM_ANCHORS = ("swappiness", "overcommit_memory", "dirty_ratio", "min_free_kbytes")
+
+
+def _absent_is_skip(ctx, value, why, parent, anchors=(), option=None):
+    """Skip when there is evidence the kernel lacks the feature; else the Unread stands."""
+    if isinstance(value, Unread):
+        evidence = not_on_this_kernel(ctx, value, parent, anchors, option)
+        if evidence:
+            return Skip(f"{why} ({evidence})")
+        return value
     return Obs(value)
 
 
@@ -22,8 +39,11 @@ def _thp(ctx):
     thp = ctx.probe("memory.thp")
     if isinstance(thp, Unread):
         return thp
-    if isinstance(thp.enabled, Unread) and thp.enabled.reason is Reason.MISSING:
-        return Skip("kernel built without transparent hugepages")
+    if isinstance(thp.enabled, Unread):
+        evidence = not_on_this_kernel(ctx, thp.enabled, MM, option="CONFIG_TRANSPARENT_HUGEPAGE")
+        if evidence:
+            return Skip(f"this kernel has no transparent hugepages ({evidence})")
+        return thp.enabled
     note = ""
     if isinstance(thp.configured, str):
         note = f"transparent_hugepage={thp.configured} on the command line"
@@ -62,8 +82,9 @@ def _ksm(ctx):
     if isinstance(ksm, Unread):
         return ksm
     if isinstance(ksm.run, Unread):
-        if ksm.run.reason is Reason.MISSING:
-            return Skip("kernel built without KSM (no /sys/kernel/mm/ksm): it cannot run")
+        evidence = not_on_this_kernel(ctx, ksm.run, MM, option="CONFIG_KSM")
+        if evidence:
+            return Skip(f"this kernel has no KSM, so it cannot run ({evidence})")
         return ksm.run
     return Obs(ksm.run, f"{ksm.run} ({ksm.state})")
 
@@ -121,8 +142,9 @@ register(Check(
     summary="NUMA balancing unmaps pages periodically to learn where they are used, so the process "
             "takes hinting faults and may see its pages migrate under it.",
     reads=("/proc/sys/kernel/numa_balancing", "/proc/cmdline"), docs=SYSCTL_KERNEL, kind="int",
-    observe=lambda ctx: _missing_is_skip(record_field(ctx, "memory.sysctl", "numa_balancing"),
-                                         "kernel built without NUMA balancing: it cannot run"),
+    observe=lambda ctx: _absent_is_skip(ctx, record_field(ctx, "memory.sysctl", "numa_balancing"),
+                                        "this kernel has no NUMA balancing, so it cannot run", "/proc/sys/kernel",
+                                        PROC_SYS_KERNEL_ANCHORS, "CONFIG_NUMA_BALANCING"),
     fix=lambda ctx, e, obs: (sysctl_fix("kernel.numa_balancing", suggest(e, 0)) + "\n"
                              + cmdline_fix(ctx, {"numa_balancing": "disable"}, "keeps it off from boot")),
 ))
@@ -133,8 +155,9 @@ register(Check(
     summary="With zone_reclaim_mode set, an allocation reclaims memory on its own node before "
             "using another node's free memory: a synchronous stall in the allocating thread.",
     reads=("/proc/sys/vm/zone_reclaim_mode",), docs=SYSCTL_VM, kind="int",
-    observe=lambda ctx: _missing_is_skip(record_field(ctx, "memory.sysctl", "zone_reclaim_mode"),
-                                         "kernel built without NUMA: no zone reclaim"),
+    observe=lambda ctx: _absent_is_skip(ctx, record_field(ctx, "memory.sysctl", "zone_reclaim_mode"),
+                                        "this kernel has no NUMA, so no zone reclaim", "/proc/sys/vm",
+                                        PROC_SYS_VM_ANCHORS, "CONFIG_NUMA"),
     fix=lambda ctx, e, obs: sysctl_fix("vm.zone_reclaim_mode", suggest(e, 0)),
 ))
 
@@ -190,8 +213,9 @@ def _hugepages(ctx):
     if isinstance(hp, Unread):
         return hp
     if isinstance(hp.pools, Unread):
-        if hp.pools.reason is Reason.MISSING:
-            return Skip("kernel built without hugetlbfs (no /sys/kernel/mm/hugepages)")
+        evidence = not_on_this_kernel(ctx, hp.pools, MM, option="CONFIG_HUGETLBFS")
+        if evidence:
+            return Skip(f"this kernel has no hugetlbfs ({evidence})")
         return hp.pools
     pools = {}
     parts = []
