@@ -538,3 +538,23 @@ def test_corpus_procfs_nohz_full_is_unknown():
         f = report.finding(cid)
         assert f.status == "unknown", (cid, f.observed, f.message)
         assert "built without" not in f.message, cid
+
+
+@pytest.mark.parametrize("reason", ["missing", "denied"])
+def test_unread_cmdline_is_never_shown_as_absent(host_with, tmp_path, reason):
+    import json
+    from pathlib import Path
+
+    host = host_with({"/proc/cmdline": None})
+    if reason == "denied":
+        (Path(host.source) / "hftinfra").mkdir()
+        (Path(host.source) / "hftinfra" / "unread.json").write_text(
+            json.dumps({"/proc/cmdline": {"reason": "denied", "detail": ""}}))
+        host = open_host(host.source)
+    report = run_audit(host, "hft-isolated")
+    for f in report.findings:
+        assert "on the command line" not in f.observed or "no " not in f.observed, (f.id, f.observed)
+    cs = report.finding("kernel.clocksource")
+    assert cs.status == "unknown" and f"tsc= unknown ({reason}: /proc/cmdline)" in cs.observed
+    assert f"isolcpus= unknown ({reason}: /proc/cmdline)" in report.finding("cpu.isolated").observed
+    assert f"nohz_full= unknown ({reason}: /proc/cmdline)" in report.finding("cpu.nohz_full").observed

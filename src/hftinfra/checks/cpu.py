@@ -47,6 +47,8 @@ def _isolated(ctx):
             shown += f"; isolcpus={','.join(sorted(flags or ()))},{format_cpulist(iso.cmdline_isolcpus)}"
         elif iso.cmdline_isolcpus is None:
             shown += "; no isolcpus= on the command line"
+        elif isinstance(iso.cmdline_isolcpus, Unread):
+            shown += f"; isolcpus= {iso.cmdline_isolcpus}"
     return Obs(value, shown, extra={"configured": iso.cmdline_isolcpus, "flags": flags})
 
 
@@ -102,7 +104,8 @@ def _nohz_full(ctx):
     if isinstance(effect, frozenset):
         shown = f"{cpus_text(effect)} (in effect)"
         shown += (f"; nohz_full={format_cpulist(configured)}" if isinstance(configured, frozenset)
-                  else "; no nohz_full= on the command line" if configured is None else "")
+                  else "; no nohz_full= on the command line" if configured is None
+                  else f"; nohz_full= {configured}")
     return Obs(effect, shown, extra={"configured": configured})
 
 

@@ -174,7 +174,12 @@ def _clocksource(ctx):
     if isinstance(missing, tuple) and missing:
         notes.append(f"CPU lacks {', '.join(missing)}")
     shown = f"{cs.current if isinstance(cs.current, str) else cs.current}"
-    shown += f", tsc={cs.tsc}" if isinstance(cs.tsc, str) else ", no tsc= on the command line"
+    if isinstance(cs.tsc, str):
+        shown += f", tsc={cs.tsc}"
+    elif isinstance(cs.tsc, Unread):
+        shown += f", tsc= {cs.tsc}"
+    else:
+        shown += ", no tsc= on the command line"
     return Obs(value, shown, "; ".join(notes))
 
 
