@@ -558,3 +558,32 @@ def test_unread_cmdline_is_never_shown_as_absent(host_with, tmp_path, reason):
     assert cs.status == "unknown" and f"tsc= unknown ({reason}: /proc/cmdline)" in cs.observed
     assert f"isolcpus= unknown ({reason}: /proc/cmdline)" in report.finding("cpu.isolated").observed
     assert f"nohz_full= unknown ({reason}: /proc/cmdline)" in report.finding("cpu.nohz_full").observed
+
+
+def test_rcu_nocbs_carries_an_unread_nohz_full(host_with):
+    """nohz_full denied: the CPUs it offloads are unknown, so rcu_nocbs= short of the isolated
+    set is unknown, not a fail against an empty nohz_full."""
+    import json
+    from pathlib import Path
+
+    host = host_with({"/proc/cmdline": CMDLINE.replace("rcu_nocbs=2-3,6-7", "rcu_nocbs=2")})
+    (Path(host.source) / "hftinfra").mkdir()
+    (Path(host.source) / "hftinfra" / "unread.json").write_text(
+        json.dumps({f"{CPU}/nohz_full": {"reason": "denied", "detail": ""}}))
+    f = status_of(open_host(host.source), "cpu.rcu_nocbs")
+    assert f.status == "unknown", (f.observed, f.message)
+    assert "nohz_full" in f.message and "denied" in f.message and f.fix is None
+    assert "nohz_full unknown (denied" in f.observed
+
+
+def test_rcu_nocbs_alone_decides_when_it_covers_the_isolated_cpus(host_with):
+    import json
+    from pathlib import Path
+
+    host = host_with()
+    (Path(host.source) / "hftinfra").mkdir()
+    (Path(host.source) / "hftinfra" / "unread.json").write_text(
+        json.dumps({f"{CPU}/nohz_full": {"reason": "denied", "detail": ""}}))
+    report = run_audit(open_host(host.source), "hft-isolated")
+    assert report.finding("cpu.rcu_nocbs").status == "pass"
+    assert report.finding("cpu.nohz_full").status == "unknown"

@@ -24,6 +24,7 @@ from hftinfra.checks.base import (
     compare,
     first_unread,
 )
+from hftinfra.checks.base import unread_message as _unread_message
 from hftinfra.checks.values import ValueTypeError, show_value
 from hftinfra.host import Host, Reason, Unread, open_host
 from hftinfra.profiles import (
@@ -334,14 +335,6 @@ def evaluate(check: Check, rule: Rule, ctx: Context, variables: dict[str, Variab
         except Exception as exc:  # a fix template bug leaves the finding intact
             fix = f"# no fix generated ({exc.__class__.__name__}: {exc})"
     return _finding(check, rule, verdict.status, observed, expected, verdict.message, fix)
-
-
-def _unread_message(u: Unread) -> str:
-    reason = str(u.reason)
-    text = {"missing": "not present on this host", "denied": "permission denied (run as root?)",
-            "unsupported": "not supported here", "malformed": "could not be parsed"}[reason]
-    detail = u.detail if u.detail and u.detail != u.source else ""
-    return f"could not read {u.source}: {text}" + (f" ({detail})" if detail else "")
 
 
 def _empty_set(value: Any) -> bool:

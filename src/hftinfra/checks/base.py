@@ -225,6 +225,15 @@ def first_unread(value: Any) -> Unread | None:
     return None
 
 
+def unread_message(u: Unread) -> str:
+    """Why a value could not be read, as a finding's message says it."""
+    reason = str(u.reason)
+    text = {"missing": "not present on this host", "denied": "permission denied (run as root?)",
+            "unsupported": "not supported here", "malformed": "could not be parsed"}[reason]
+    detail = u.detail if u.detail and u.detail != u.source else ""
+    return f"could not read {u.source}: {text}" + (f" ({detail})" if detail else "")
+
+
 def norm(value: Any, kind: str) -> Any:
     """normalize() that lets Unread and None through."""
     if value is None or isinstance(value, Unread):

@@ -3,7 +3,7 @@ SMT) and power (governor, P-state floor, turbo, EPP, C-states, PM QoS)."""
 
 from __future__ import annotations
 
-from hftinfra.checks.base import Check, Obs, PerCpu, Skip, Verdict, register
+from hftinfra.checks.base import Check, Obs, PerCpu, Skip, Verdict, register, unread_message
 from hftinfra.checks.common import cmdline_fix, cpus_text, not_on_this_kernel, sysfs_fix
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
@@ -165,7 +165,14 @@ def _rcu_nocbs(ctx):
     listed = iso.cmdline_rcu_nocbs
     if isinstance(listed, Unread):
         return listed
-    nohz = iso.nohz_full if isinstance(iso.nohz_full, frozenset) else frozenset()
+    nohz_unread = None
+    if isinstance(iso.nohz_full, frozenset):
+        nohz = iso.nohz_full
+    elif _nohz_not_built(ctx, iso.nohz_full):
+        nohz = frozenset()
+    else:
+        # Which CPUs nohz_full offloads is not known: only rcu_nocbs= itself may decide.
+        nohz, nohz_unread = frozenset(), _unproven_missing(iso.nohz_full)
     effective = (listed or frozenset()) | nohz
     parts = []
     if isinstance(listed, frozenset):
@@ -174,14 +181,27 @@ def _rcu_nocbs(ctx):
         parts.append("no rcu_nocbs= on the command line")
     if nohz:
         parts.append(f"nohz_full {format_cpulist(nohz)} implies it")
-    return Obs(effective, f"{cpus_text(effective)} ({'; '.join(parts)})")
+    if nohz_unread is not None:
+        parts.append(f"nohz_full {nohz_unread}")
+    return Obs(effective, f"{cpus_text(effective)} ({'; '.join(parts)})", extra={"nohz_unread": nohz_unread})
+
+
+def _rcu_nocbs_judge(ctx, obs, expectation, missing):
+    unread = obs.extra.get("nohz_unread")
+    if unread is None or missing or expectation is None:
+        return None
+    # nohz_full can only add CPUs, so rcu_nocbs= alone decides a '>=' expectation it meets.
+    superset_only = all(a.op == ">=" for a in getattr(expectation, "atoms", ()))
+    if superset_only and expectation.matches(obs.value):
+        return Verdict("pass", "rcu_nocbs= alone covers the expected CPUs")
+    return Verdict("unknown", unread_message(unread))
 
 
 register(Check(
     id="cpu.rcu_nocbs", title="RCU callbacks offloaded (rcu_nocbs)", area="cpu",
     summary="RCU callbacks of rcu_nocbs CPUs run in rcuo kthreads that can be moved to housekeeping "
             "CPUs; nohz_full CPUs are offloaded too when the kernel has RCU_NOCB_CPU.",
-    reads=("/proc/cmdline", f"{CPU}/nohz_full"), docs=KP, kind="cpuset", observe=_rcu_nocbs,
+    reads=("/proc/cmdline", f"{CPU}/nohz_full"), docs=KP, kind="cpuset", observe=_rcu_nocbs, judge=_rcu_nocbs_judge,
     fix=lambda ctx, e, obs: cmdline_fix(ctx, {"rcu_nocbs": _var_text(ctx, "isolated_cpus", "<CPULIST>")}),
 ))
 
