@@ -657,7 +657,7 @@ def read_isolation(host: Host) -> Isolation:
     nohz_full = r.value(f"{CPU_DIR}/nohz_full", parse_sysfs_cpulist)
     if isinstance(nohz_full, Unread) and nohz_full.reason is Reason.MISSING:
         nohz_full = Unread(Reason.MISSING, nohz_full.source,
-                           "no such file: a kernel built without CONFIG_NO_HZ_FULL has none")
+                           "no such file (kernels built without CONFIG_NO_HZ_FULL have none)")
     nr = _nr_cpus(possible, present, online)
     args = _read_cmdline(r)
 
@@ -840,7 +840,7 @@ def read_frequency(host: Host) -> Frequency:
     def pstate_value(name: str, parse: Callable[[str], T]) -> T | Unread:
         value = r.value(f"{pstate}/{name}", parse)
         if isinstance(value, Unread) and value.reason is Reason.MISSING and not host.isdir(pstate):
-            return Unread(Reason.MISSING, value.source, "intel_pstate is not the cpufreq driver here")
+            return Unread(Reason.MISSING, value.source, f"no {pstate} folder: intel_pstate is not loaded")
         return value
 
     boost = r.value(f"{CPUFREQ_DIR}/boost", _flag)
