@@ -152,7 +152,7 @@ def test_build_reports_times_and_sizes(built):
 # Failure: a tiny book of its own, so the repository's build is left alone.
 
 
-def _tiny_book(tmp_path: Path, cells: list[str]) -> Path:
+def _tiny_book(tmp_path: Path, cells: list[str], kernel: str = "python3") -> Path:
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -162,7 +162,7 @@ def _tiny_book(tmp_path: Path, cells: list[str]) -> Path:
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: bad\n")
     (root / "intro.md").write_text("# Tiny\n\nA book with one notebook.\n")
     nb = new_notebook(cells=[new_markdown_cell("# Bad\n\nIt fails.")] + [new_code_cell(c) for c in cells],
-                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+                      metadata={"kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, root / "bad.ipynb")
     return root
 
@@ -177,6 +177,26 @@ def test_a_failing_cell_fails_the_build_naming_notebook_and_cell(tmp_path):
     assert entry["status"] == "failed" and entry["cell"] == 3
     assert "probe exploded" in Path(entry["log"]).read_text()
     assert not (root / "_build" / "html").exists(), "HTML was built although a notebook failed"
+
+
+def test_a_kernel_that_cannot_start_is_tried_twice_and_its_stderr_reported(tmp_path):
+    import os
+
+    spec = tmp_path / "jupyter" / "kernels" / "broken"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import sys; sys.stderr.write('kernel start-up exploded'); sys.exit(3)",
+                 "{connection_file}"],
+        "display_name": "broken", "language": "python"}))
+    root = _tiny_book(tmp_path, ["x = 1"], kernel="broken")
+    env = dict(os.environ, JUPYTER_PATH=str(tmp_path / "jupyter"))
+    run = booktest.run_build("--root", str(root), "--out", str(root / "_build"), "--execute-only", env=env)
+    assert run.returncode == 1, run.output
+    assert "FAILED bad.ipynb, before any cell ran" in run.output
+    (entry,) = json.loads((root / "_build" / "execution" / "report.json").read_text())["notebooks"]
+    log = Path(entry["log"]).read_text()
+    assert log.count("kernel start-up exploded") == 2, log  # first try, and the one retry
+    assert "starting it once more" in log
 
 
 def test_a_notebook_over_its_time_fails_naming_the_cell(tmp_path):

@@ -159,7 +159,7 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
     kernel_log.parent.mkdir(parents=True, exist_ok=True)
 
     async def run():
-        with open(kernel_log, "w") as err:
+        with open(kernel_log, "a") as err:
             task = asyncio.ensure_future(client.async_execute(stderr=err))
             done, _ = await asyncio.wait({task}, timeout=timeout)
             if not done:
@@ -173,18 +173,33 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
                 raise TimeoutError(timeout)
             task.result()
 
+    def run_with_one_retry():
+        # A kernel that never started (no reply to kernel_info, died at start-up) is a fault of
+        # the machine of the moment, not of the notebook: try once more, then report it with
+        # the kernel's own stderr.
+        try:
+            asyncio.run(run())
+        except RuntimeError as exc:
+            if current["index"] is not None or "kernel" not in str(exc).lower():
+                raise
+            with open(kernel_log, "a") as err:
+                err.write(f"\n[book] kernel did not start ({exc}); starting it once more\n")
+            asyncio.run(run())
+
     try:
-        asyncio.run(run())
-    except (CellExecutionError, CellTimeoutError, DeadKernelError, asyncio.TimeoutError, TimeoutError) as exc:
+        run_with_one_retry()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError, asyncio.TimeoutError, TimeoutError,
+            RuntimeError) as exc:
         idx = current["index"]
         if isinstance(exc, CellExecutionError):
             result["status"] = "failed"
             result["error"] = f"{exc.ename}: {ANSI.sub('', str(exc.evalue))}".strip()
             detail = ANSI.sub("", exc.traceback or "")
-        elif isinstance(exc, DeadKernelError):
+        elif isinstance(exc, (DeadKernelError, RuntimeError)):
             result["status"] = "failed"
-            result["error"] = f"kernel died: {exc}"
-            detail = str(exc)
+            stderr_tail = kernel_log.read_text(errors="replace")[-2000:] if kernel_log.exists() else ""
+            result["error"] = f"kernel died: {exc}" if isinstance(exc, DeadKernelError) else f"{exc}"
+            detail = f"{exc}\n\nkernel stderr ({kernel_log}):\n{stderr_tail}"
         else:
             result["status"] = "timeout"
             result["error"] = f"did not finish within {timeout:g} s"
@@ -194,7 +209,8 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
             result["code"] = _cell_head(nb.cells[idx])
         logfile = Path(logdir) / (rel[:-6] + ".log")
         logfile.parent.mkdir(parents=True, exist_ok=True)
-        logfile.write_text(f"{rel}, cell {result['cell']} of {len(nb.cells)}\n"
+        where = f"cell {result['cell']} of {len(nb.cells)}" if result["cell"] else "before any cell ran"
+        logfile.write_text(f"{rel}, {where}\n"
                            f"{nb.cells[idx].source if idx is not None else ''}\n\n{detail}\n")
         nbformat.write(nb, Path(logdir) / rel)
         result["log"] = str(logfile)
@@ -233,7 +249,10 @@ def execute_all(book: Path, notebooks: list[str], jobs: int, timeout: float, bui
     results: list[dict] = []
     workers = max(1, min(jobs, len(notebooks)))
     log(f"executing {len(notebooks)} notebook(s) on {workers} worker(s), timeout {timeout:g} s each")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+    # One fresh worker process per notebook: nothing of one notebook's kernel client (zmq
+    # context, event loop) is left over for the next (max_tasks_per_child: Python 3.11+).
+    pool_args = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, **pool_args) as pool:
         futures = {pool.submit(execute_one, str(book), rel, timeout, str(logdir)): rel for rel in notebooks}
         for fut in concurrent.futures.as_completed(futures):
             rel = futures[fut]
