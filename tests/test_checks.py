@@ -186,6 +186,9 @@ CASES = [
     ("cpu.epp", _percpu("cpufreq/energy_performance_preference", "balance_power"), "fail", "differs"),
     ("cpu.epp", {f"{CPU}/cpu{n}/cpufreq/energy_performance_preference": None for n in range(8)}, "skip",
      "energy_performance_preference"),
+    # One CPU whose driver answers but whose EPP file is missing: that CPU is not judged as good.
+    ("cpu.epp", {f"{CPU}/cpu3/cpufreq/energy_performance_preference": None}, "unknown",
+     "cpu3/cpufreq/energy_performance_preference"),
     ("cpu.cstates", _percpu("cpuidle/state2/disable", "0") | {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)},
      "fail", "differs"),
     # A PM QoS request of 2 us keeps the governor out of C6 even when C6 is enabled.

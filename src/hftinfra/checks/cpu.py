@@ -465,8 +465,11 @@ def _epp(ctx):
         if not evidence:
             return first[1] if first else Unread(Reason.MISSING, f"{CPU}/cpu*/cpufreq", "no CPU has a cpufreq view")
         return Skip(f"no energy_performance_preference: the cpufreq driver does not use HWP/CPPC EPP ({evidence})")
+    # A CPU with no cpufreq view at all (offline, policy inactive) has no EPP to judge; one
+    # whose driver answers but whose EPP file is missing, while others have it, is unknown.
+    viewless = {c.cpu for c in f.cpus if isinstance(c.driver, Unread) and isinstance(c.governor, Unread)}
     return Obs(PerCpu({c: v for c, v in values.items()
-                       if not (isinstance(v, Unread) and v.reason is Reason.MISSING)}))
+                       if not (c in viewless and isinstance(v, Unread) and v.reason is Reason.MISSING)}))
 
 
 register(Check(
