@@ -38,6 +38,11 @@ def kernel_option(ctx: Context, option: str) -> bool | None:
     return config.enabled(option)
 
 
+# Entries every kernel has in these directories: a listing without them is a partial capture.
+PROC_SYS_KERNEL_ANCHORS = ("osrelease", "ostype", "version", "hostname")
+PROC_SYS_VM_ANCHORS = ("swappiness", "overcommit_memory", "dirty_ratio", "min_free_kbytes")
+
+
 def not_on_this_kernel(ctx: Context, unread: Any, parent: str, anchors: tuple[str, ...] = (),
                        option: str | None = None) -> str | None:
     """Evidence that a file reported missing is absent from this kernel, not merely absent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, register
 from hftinfra.checks.common import (
+    PROC_SYS_KERNEL_ANCHORS,
     cmdline_fix,
     not_on_this_kernel,
     record_field,
@@ -142,7 +143,7 @@ register(Check(
 
 def _hung_task(ctx):
     value = record_field(ctx, "kernel.watchdog", "hung_task_timeout_secs")
-    evidence = not_on_this_kernel(ctx, value, "/proc/sys/kernel", ("osrelease", "ostype", "version", "hostname"),
+    evidence = not_on_this_kernel(ctx, value, "/proc/sys/kernel", PROC_SYS_KERNEL_ANCHORS,
                                   "CONFIG_DETECT_HUNG_TASK")
     if evidence:
         return Skip(f"this kernel has no hung-task detector ({evidence})")

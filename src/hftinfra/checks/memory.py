@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, Verdict, register
 from hftinfra.checks.common import (
+    PROC_SYS_KERNEL_ANCHORS,
+    PROC_SYS_VM_ANCHORS,
     cmdline_fix,
     not_on_this_kernel,
     record_field,
@@ -18,9 +20,6 @@ SYSCTL_KERNEL = "https://docs.kernel.org/admin-guide/sysctl/kernel.html"
 
 
 MM = "/sys/kernel/mm"
-# Entries every kernel has in these directories: a listing without them is a partial capture.
-PROC_SYS_KERNEL_ANCHORS = ("osrelease", "ostype", "version", "hostname")
-PROC_SYS_VM_ANCHORS = ("swappiness", "overcommit_memory", "dirty_ratio", "min_free_kbytes")
 
 
 def _absent_is_skip(ctx, value, why, parent, anchors=(), option=None):
