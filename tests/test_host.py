@@ -42,7 +42,7 @@ BASIC = {
 
 
 def make_archive(path: Path, members: list[tuple[str, str, bytes | str]]) -> Path:
-    """members: (kind, name, data-or-linkname); kind in file, dir, sym, lnk."""
+    """members: (kind, name, data-or-linkname); kind in file, dir, sym, lnk, chr, fifo."""
     with tarfile.open(path, "w:gz") as tar:
         for kind, name, data in members:
             ti = tarfile.TarInfo(name)
@@ -51,7 +51,8 @@ def make_archive(path: Path, members: list[tuple[str, str, bytes | str]]) -> Pat
                 ti.size = len(payload)
                 tar.addfile(ti, io.BytesIO(payload))
                 continue
-            ti.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "lnk": tarfile.LNKTYPE}[kind]
+            ti.type = {"dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "lnk": tarfile.LNKTYPE,
+                       "chr": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
             if kind in ("sym", "lnk"):
                 ti.linkname = str(data)
             tar.addfile(ti)
@@ -169,8 +170,9 @@ def test_meta_is_read(tmp_path):
     ([("file", "proc/cmdline", "ro"), ("file", "../evil", "x")], "unsafe entry '../evil'"),
     ([("file", "proc/cmdline", "ro"), ("file", "proc/../../evil", "x")], "leaves the snapshot"),
     ([("file", "/etc/passwd", "x")], "unsafe entry '/etc/passwd'"),
-    ([("file", "proc/cmdline", "ro"), ("sym", "proc/up", "../../etc")], "points outside the snapshot"),
     ([("file", "proc/cmdline", "ro"), ("lnk", "proc/hard", "proc/cmdline")], "hard link"),
+    ([("file", "proc/cmdline", "ro"), ("chr", "dev/zero", "")], "device or fifo entry 'dev/zero'"),
+    ([("file", "proc/cmdline", "ro"), ("fifo", "proc/interrupts", "")], "device or fifo entry 'proc/interrupts'"),
     ([("file", "notes/readme", "hello")], "holds no proc/"),
 ])
 def test_unsafe_or_foreign_archives_are_refused(tmp_path, members, message):
@@ -281,39 +283,55 @@ def test_a_path_to_the_root_is_the_live_host(tmp_path):
         assert isinstance(host, LiveHost) and host.is_live, spec
 
 
-def test_a_file_vanishing_during_the_link_check_is_not_a_crash(tmp_path, monkeypatch):
-    # A live /proc/PID/exe can vanish between listing and reading (the process exits).
-    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/proc/42/exe": "/usr/bin/gone",
-                                       "@/sys/up": "../../outside"})
-    real_readlink = os.readlink
+# ---- links resolve inside the root, as in a chroot -------------------------------------
 
-    def flaky(path, *a, **kw):
-        if str(path).endswith("/exe"):
-            raise FileNotFoundError(2, "No such file or directory", str(path))
-        return real_readlink(path, *a, **kw)
-
-    monkeypatch.setattr(os, "readlink", flaky)
-    # The vanished entry is skipped; the walk goes on and still finds the escaping link.
-    with pytest.raises(HostError, match="'sys/up' -> '../../outside' points outside"):
-        open_host(root)
-    (root / "sys" / "up").unlink()
-    assert isinstance(open_host(root), SnapshotHost)
+CLIMBING = {
+    "/proc/cmdline": "ro",
+    "/etc/hostname": "inside",
+    # '..' past the root stays at the root: this is the snapshot's /etc, never the real one.
+    "@/sys/class/up": "../../../../../../etc",
+    "@/sys/class/abs": "/etc/hostname",
+    # A partial capture: the link's target was never copied.
+    "@/sys/devices/pci0000:00/0000:00:03.0/driver": "../../../bus/pci/drivers/ice",
+    "@/sys/loop": "loop",
+}
 
 
-def test_link_check_is_bounded_and_reads_still_refuse_escapes(tmp_path, monkeypatch):
-    from hftinfra import host as host_module
-
-    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/sys/up": "../../outside"})
-    monkeypatch.setattr(host_module, "MAX_LINK_CHECK_ENTRIES", 1)
-    host = open_host(root)  # the walk stopped before it reached sys/up
-    got = host.read("/sys/up/secret")
-    assert isinstance(got, Unread) and got.reason is Reason.MALFORMED and "climbs out" in got.detail
+@pytest.fixture(params=["dir", "archive"])
+def climbing_host(request, tmp_path):
+    root = write_tree(tmp_path / "snap", CLIMBING)
+    if request.param == "dir":
+        return open_host(root)
+    return open_host(archive_of(root, tmp_path / "snap.tar.gz"))
 
 
-def test_escaping_link_in_a_folder_is_refused_at_open(tmp_path):
-    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/sys/class/x": "../../../../outside"})
-    with pytest.raises(HostError, match="'sys/class/x' -> '../../../../outside' points outside"):
-        open_host(root)
+def test_dotdot_at_the_root_stays_at_the_root(climbing_host):
+    assert climbing_host.read("/sys/class/up/hostname") == "inside"
+    assert climbing_host.read("/sys/class/abs") == "inside"
+    assert climbing_host.listdir("/sys/class/up") == ["hostname"]
+    assert climbing_host.read("/proc/../../../etc/hostname") == "inside"
+
+
+def test_a_link_to_what_was_not_captured_reads_as_missing(climbing_host):
+    driver = "/sys/devices/pci0000:00/0000:00:03.0/driver"
+    assert climbing_host.readlink(driver) == "../../../bus/pci/drivers/ice"
+    for got in (climbing_host.read(driver + "/module"), climbing_host.listdir(driver)):
+        assert isinstance(got, Unread) and got.reason is Reason.MISSING
+    assert not climbing_host.exists(driver)
+    assert not climbing_host.isdir(driver)
+
+
+def test_a_link_loop_is_unsupported_not_a_hang(climbing_host):
+    got = climbing_host.read("/sys/loop")
+    assert isinstance(got, Unread) and got.reason is Reason.UNSUPPORTED and "symbolic links" in got.detail
+
+
+def test_climbing_links_never_reach_the_real_filesystem(tmp_path):
+    # The snapshot has no etc/: the link's target is missing, not the machine's /etc/hostname.
+    root = write_tree(tmp_path / "s", {"/proc/cmdline": "ro", "@/sys/up": "../../../../../etc"})
+    host = open_host(root)
+    got = host.read("/sys/up/hostname")
+    assert isinstance(got, Unread) and got.reason is Reason.MISSING
 
 
 @pytest.mark.parametrize("name", ["meta.json", "commands.json", "unread.json"])
@@ -366,6 +384,7 @@ def test_host_from_env(monkeypatch, tmp_path):
 # ---- the live host --------------------------------------------------------------------
 
 
+@pytest.mark.live
 def test_live_reads_and_reasons():
     host = open_host("live")
     assert isinstance(host, LiveHost) and host.is_live and open_host(None).is_live
@@ -383,6 +402,7 @@ def test_live_sysctl_read_in_small_chunks():
     assert open_host(None).read("/proc/sys/kernel/hostname") == Path("/proc/sys/kernel/hostname").read_text().strip()
 
 
+@pytest.mark.live
 def test_live_commands_and_recorder():
     rec = Recorder()
     host = LiveHost(recorder=rec)

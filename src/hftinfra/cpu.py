@@ -230,6 +230,28 @@ def parse_disable_flag(text: str) -> bool:
     return parse_int(text) != 0
 
 
+def parse_resume_latency(text: str) -> int | None:
+    """``cpuN/power/pm_qos_resume_latency_us``: the user-space resume latency request for one
+    CPU, in microseconds, or None for no constraint.
+
+    drivers/base/power/sysfs.c (since "PM / QoS: Fix device resume latency PM QoS", 4.14)
+    prints ``0`` for no constraint and ``n/a`` for a request of 0 us, which leaves the idle
+    governor nothing deeper than the polling state 0. Samples: ``0``, ``n/a``, ``20``.
+
+    >>> parse_resume_latency("0\\n"), parse_resume_latency("n/a"), parse_resume_latency("20")
+    (None, 0, 20)
+    """
+    word = text.strip()
+    if word == "n/a":
+        return 0
+    if word == "no constraint":  # the wording a proposed change to the same file would print
+        return None
+    value = parse_int(word)
+    if value < 0:
+        raise ValueError(f"negative resume latency {value}")
+    return None if value == 0 else value
+
+
 # ---------------------------------------------------------------------------------------
 # Reading helpers
 
@@ -434,9 +456,23 @@ def _cpu_ids(r: _Reader) -> tuple[list[int], frozenset | Unread, frozenset | Unr
     return sorted(ids), possible, present, online, offline
 
 
+def read_node_cpus(read_value: Callable[[str, Callable[[str], frozenset[int]]], frozenset[int] | Unread],
+                   node_dir: str) -> frozenset[int] | Unread:
+    """A NUMA node's CPUs from its ``cpulist``, or from its ``cpumap`` where only that was
+    captured (both are printed by drivers/base/node.c from the same mask).
+
+    ``read_value`` is ``Host.read_value`` or a reader's equivalent."""
+    listed = read_value(f"{node_dir}/cpulist", parse_cpulist)
+    if isinstance(listed, Unread) and listed.reason is Reason.MISSING:
+        mapped = read_value(f"{node_dir}/cpumap", parse_cpumask)
+        if not (isinstance(mapped, Unread) and mapped.reason is Reason.MISSING):
+            return mapped
+    return listed
+
+
 def _node_cpulists(r: _Reader) -> tuple[list[int], dict[int, frozenset[int] | Unread]]:
     nodes = _numbered(r.listdir(NODE_DIR), _NODE_NAME)
-    return nodes, {n: r.value(f"{NODE_DIR}/node{n}/cpulist", parse_cpulist) for n in nodes}
+    return nodes, {n: read_node_cpus(r.value, f"{NODE_DIR}/node{n}") for n in nodes}
 
 
 def _read_cpu(r: _Reader, n: int, online_set: frozenset | Unread,

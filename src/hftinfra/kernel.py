@@ -18,6 +18,7 @@ admin-guide/hw-vuln/, ABI/testing/sysfs-devices-system-cpu, arch/x86/x86_64/mach
 from __future__ import annotations
 
 import gzip
+import re
 import weakref
 import zlib
 from dataclasses import dataclass
@@ -82,12 +83,49 @@ WATCHDOG_SYSCTLS = {
 # ---- records ------------------------------------------------------------------------------
 
 
+def parse_release(release: str) -> tuple[int, int, int]:
+    """The (major, minor, patch) numbers at the start of a kernel release string.
+
+    Distribution suffixes and -rc tags follow the numbers (``uname -r``; the kernel's
+    Makefile builds KERNELRELEASE as VERSION.PATCHLEVEL.SUBLEVEL plus EXTRAVERSION and
+    LOCALVERSION), and a missing patch level counts as 0.
+
+    >>> parse_release("5.14.0-427.13.1.el9_4.x86_64")
+    (5, 14, 0)
+    >>> parse_release("6.18.44-fc-v669")
+    (6, 18, 44)
+    >>> parse_release("6.12-rc3")
+    (6, 12, 0)
+    """
+    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", release)
+    if not m:
+        raise ValueError(f"not a kernel release: {release!r}")
+    return int(m[1]), int(m[2]), int(m[3] or 0)
+
+
 @dataclass(frozen=True)
 class KernelVersion:
     release: str | Unread
     version: str | Unread
     uname: str | Unread  # `uname -a`, as recorded
     sources: tuple[str, ...] = (OSRELEASE, VERSION, "uname -a")
+
+    @property
+    def numbers(self) -> tuple[int, int, int] | Unread:
+        """(major, minor, patch) of the running kernel, or why they are not known."""
+        if isinstance(self.release, Unread):
+            return self.release
+        try:
+            return parse_release(self.release)
+        except ValueError as exc:
+            return Unread(Reason.MALFORMED, OSRELEASE, str(exc))
+
+    def at_least(self, major: int, minor: int) -> bool | Unread:
+        """Whether the running kernel is major.minor or newer (distribution backports aside)."""
+        numbers = self.numbers
+        if isinstance(numbers, Unread):
+            return numbers
+        return numbers[:2] >= (major, minor)
 
 
 @dataclass(frozen=True)

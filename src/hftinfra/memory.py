@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hftinfra.cpulist import parse_cpulist
+from hftinfra.cpu import read_node_cpus
 from hftinfra.host import Host, Reason, Unread
 from hftinfra.parsers import (
     parse_bracketed_choice,
@@ -39,6 +39,7 @@ THP_DEFRAG = f"{THP_DIR}/defrag"
 KSM_DIR = "/sys/kernel/mm/ksm"
 KSM_RUN = f"{KSM_DIR}/run"
 KSM_PAGES_SHARING = f"{KSM_DIR}/pages_sharing"
+COMPACT_UNEVICTABLE = "/proc/sys/vm/compact_unevictable_allowed"
 
 # Record field -> sysctl name (admin-guide/sysctl/vm.rst, admin-guide/sysctl/kernel.rst).
 VM_SYSCTLS = {
@@ -185,6 +186,16 @@ class NumaMemory:
 
 
 @dataclass(frozen=True)
+class ThpSize:
+    """One multi-size THP control, ``hugepages-<size>kB/enabled`` (admin-guide/mm/transhuge.rst):
+    ``always``, ``madvise``, ``never`` or ``inherit`` (take the top-level ``enabled``)."""
+
+    size_kb: int
+    enabled: str | Unread
+    source: str
+
+
+@dataclass(frozen=True)
 class TransparentHugepages:
     """THP ``enabled`` and ``defrag`` in effect (sysfs) and as configured on the command
     line (``transparent_hugepage=``; None when absent)."""
@@ -196,6 +207,9 @@ class TransparentHugepages:
     configured: str | None | Unread
     anon_hugepages_kb: int | Unread
     sources: tuple[str, ...] = (THP_ENABLED, THP_DEFRAG, CMDLINE, MEMINFO)
+    # Per-size controls (hugepages-<size>kB/enabled, Linux 6.8+), as listed in THP_DIR: empty
+    # when the directory holds none (an older kernel, or a snapshot that did not record them).
+    sizes: tuple[ThpSize, ...] | Unread = Unread(Reason.UNSUPPORTED, THP_DIR, "per-size controls not read")
 
 
 @dataclass(frozen=True)
@@ -251,7 +265,10 @@ class VmSysctls:
     dirty_background_bytes: int | Unread
     stat_interval: int | Unread
     numa_balancing: int | Unread
-    sources: tuple[str, ...] = tuple(sysctl_path(n) for n in VM_SYSCTLS.values())
+    sources: tuple[str, ...] = (*(sysctl_path(n) for n in VM_SYSCTLS.values()), COMPACT_UNEVICTABLE)
+    # Whether compaction may migrate mlocked pages (admin-guide/sysctl/vm.rst); kept out of
+    # by_name(), which lists the sysctls of the settings table.
+    compact_unevictable_allowed: int | Unread = Unread(Reason.UNSUPPORTED, COMPACT_UNEVICTABLE, "not read")
 
     def by_name(self) -> dict[str, int | Unread]:
         """``{"vm.swappiness": 60, ...}``."""
@@ -467,7 +484,7 @@ def read_numa(host: Host) -> NumaMemory:
             info = _meminfo(host, f"{base}/meminfo")
             built.append(NodeMemory(
                 node=n,
-                cpus=host.read_value(f"{base}/cpulist", parse_cpulist),
+                cpus=read_node_cpus(host.read_value, base),
                 mem_total_kb=_meminfo_field(info, "MemTotal", f"{base}/meminfo"),
                 mem_free_kb=_meminfo_field(info, "MemFree", f"{base}/meminfo"),
                 distances=host.read_value(f"{base}/distance", parse_distance),
@@ -494,7 +511,22 @@ def read_thp(host: Host) -> TransparentHugepages:
         defrag_choices=defrag if isinstance(defrag, Unread) else defrag[1],
         configured=boot if isinstance(boot, Unread) else boot.transparent_hugepage,
         anon_hugepages_kb=_meminfo_field(_meminfo(host), "AnonHugePages", MEMINFO),
+        sizes=_read_thp_sizes(host),
     )
+
+
+def _read_thp_sizes(host: Host) -> tuple[ThpSize, ...] | Unread:
+    names = host.listdir(THP_DIR)
+    if isinstance(names, Unread):
+        return names
+    sizes = []
+    for name in names:
+        m = _POOL_DIR.match(name)
+        if m:
+            path = f"{THP_DIR}/{name}/enabled"
+            value = host.read_value(path, parse_bracketed_choice)
+            sizes.append(ThpSize(int(m.group(1)), value if isinstance(value, Unread) else value[0], path))
+    return tuple(sorted(sizes, key=lambda s: s.size_kb))
 
 
 @probe("memory.ksm")
@@ -515,7 +547,8 @@ def read_swap(host: Host) -> Swap:
 
 @probe("memory.sysctl")
 def read_vm_sysctls(host: Host) -> VmSysctls:
-    return VmSysctls(**{field: read_sysctl(host, name) for field, name in VM_SYSCTLS.items()})
+    return VmSysctls(**{field: read_sysctl(host, name) for field, name in VM_SYSCTLS.items()},
+                     compact_unevictable_allowed=read_sysctl(host, "vm.compact_unevictable_allowed"))
 
 
 def read_memory(host: Host) -> Memory:
@@ -533,7 +566,7 @@ __all__ = [
     "HUGEPAGES_DIR", "KSM_RUN", "MEMINFO", "NODE_DIR", "SWAPS", "THP_DEFRAG", "THP_ENABLED",
     "VM_SYSCTLS", "HugepagePool", "HugepageRequest", "Hugepages", "Ksm", "Memory",
     "MemoryBootParams", "NodeHugepages", "NumaMemory", "NodeMemory", "Swap", "SwapDevice",
-    "TransparentHugepages", "VmSysctls", "hugepage_size_kb", "parse_distance",
+    "ThpSize", "TransparentHugepages", "VmSysctls", "hugepage_size_kb", "parse_distance",
     "parse_memory_cmdline", "read_hugepages", "read_ksm", "read_memory", "read_memory_cmdline",
     "read_numa", "read_swap", "read_sysctl", "read_thp", "read_vm_sysctls",
 ]

@@ -198,8 +198,6 @@ class _Walker:
             raise SnapshotError(f"cannot capture from {type(host).__name__}")
         self.host = host
         self.captured = captured
-        # A live kernel stops '..' at '/', a snapshot refuses to climb out of its root.
-        self.climb_ok = host.is_live
 
     def resolve(self, path: str, follow_last: bool = True) -> tuple[str, str] | None:
         """The link-free relative path and its kind, or None if it does not resolve."""
@@ -211,10 +209,8 @@ class _Walker:
             if part == ".":
                 continue
             if part == "..":
-                if done:
+                if done:  # '..' at the root is the root, on a live host and in a snapshot
                     done.pop()
-                elif not self.climb_ok:
-                    return None
                 continue
             cand = "/".join(done + [part])
             kind = self.host._lkind("/" + cand)
