@@ -110,6 +110,7 @@ def test_corpus_trees_audit_without_crashing(corpus_host):
     assert r.summary["unknown"] + r.summary["skip"] >= len(r.findings) // 3
 
 
+@pytest.mark.live
 def test_live_host_audits_and_never_passes_unread():
     r = run_audit(None, "hft-isolated")
     assert len(r.findings) == len(catalog())
@@ -117,6 +118,7 @@ def test_live_host_audits_and_never_passes_unread():
         assert not (f.status == "pass" and f.observed.startswith("unknown")), f
 
 
+@pytest.mark.live
 def test_live_snapshot_audits_identically(tmp_path):
     snapshot = pytest.importorskip("hftinfra.snapshot")
     from hftinfra.host import open_host

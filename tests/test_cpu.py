@@ -430,6 +430,18 @@ def test_small_trees(tree):
                          4: "offline", 5: "offline", 6: "offline", 7: "offline"}
 
 
+def test_node_of_a_cpu_from_a_captured_cpumap(tree):
+    # No cpuN/nodeM links and no cpulist, as in partial captures: the node's cpumap decides.
+    host = tree({
+        "/sys/devices/system/cpu/online": "0-3",
+        "/sys/devices/system/cpu/possible": "0-3",
+        "/sys/devices/system/node/node0/cpumap": "3",
+        "/sys/devices/system/node/node1/cpumap": "0000000c",
+    })
+    topo = read_topology(host)
+    assert [topo.cpu(n).numa_node for n in range(4)] == [0, 0, 1, 1]
+
+
 def test_no_cpufreq_driver_is_not_unreadable(tree):
     base = {"/sys/devices/system/cpu/online": "0-1", "/sys/devices/system/cpu/present": "0-1",
             "/sys/devices/system/cpu/cpu0/topology/core_id": "0",
@@ -538,11 +550,49 @@ def test_corpus_known_values():
 # ---- the live host ------------------------------------------------------------------------
 
 
-def _lscpu() -> dict[str, str]:
+# ---- the live host ---------------------------------------------------------------------
+# Each test compares the library with its own read of the same file, and accepts every
+# honest answer: a value where the file is there, unknown with the right reason where it is
+# not. tests/test_flavours.py runs these again over other machines' sysfs layouts.
+
+SYS_CPU = "/sys/devices/system/cpu"
+SYS_NODE = "/sys/devices/system/node"
+
+
+def _read(path: str) -> str | None:
+    """The file's text, or None when it is absent (the other errors are the test's)."""
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _cpus_file(path: str) -> frozenset | None:
+    text = _read(path)
+    return None if text is None else parse_sysfs_cpulist(text)
+
+
+def _numbered_dirs(path: str, prefix: str) -> list[int]:
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return []
+    return sorted(int(n[len(prefix):]) for n in names if n.startswith(prefix) and n[len(prefix):].isdigit())
+
+
+def _same_or_missing(value, expected, what: str) -> None:
+    if expected is None:
+        assert reason(value) is Reason.MISSING, f"{what}: absent, but the library read {value!r}"
+    else:
+        assert value == expected, what
+
+
+def _lscpu() -> dict[str, str] | None:
     try:
         out = subprocess.run(["lscpu", "-J"], capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
-        pytest.skip("lscpu not available")
+        return None
     rows = {}
 
     def walk(items):
@@ -554,49 +604,108 @@ def _lscpu() -> dict[str, str]:
     return rows
 
 
-def test_live_topology_matches_the_system_tools():
-    live = open_host(None)
-    topo = read_topology(live)
-    nproc = int(subprocess.run(["nproc", "--all"], capture_output=True, text=True, check=True).stdout)
-    assert len(topo.online) == os.cpu_count()
-    assert len(topo.cpus) >= nproc
-    rows = _lscpu()
-    assert len(topo.present) == int(rows["CPU(s):"])
-    assert topo.online == parse_cpulist(rows["On-line CPU(s) list:"])
-    if "NUMA node(s):" in rows:
-        assert len(topo.numa_nodes) == int(rows["NUMA node(s):"])
-    for node in topo.numa_nodes:
-        key = f"NUMA node{node.node} CPU(s):"
-        if key in rows:
-            assert node.cpus == parse_cpulist(rows[key])
-    if "Thread(s) per core:" in rows:
-        assert topo.threads_per_core == int(rows["Thread(s) per core:"])
-    with open("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list") as fh:
-        assert topo.cpu(0).siblings == parse_cpulist(fh.read())
-    with open("/sys/devices/system/cpu/possible") as fh:
-        assert topo.nr_cpus == max(parse_cpulist(fh.read())) + 1
-
-
-def test_live_isolation_frequency_idle_match_sysfs():
-    live = open_host(None)
-    iso = read_isolation(live)
-    with open("/sys/devices/system/cpu/isolated") as fh:
-        assert iso.isolated == parse_cpulist(fh.read())
-    if os.path.exists("/sys/devices/system/cpu/nohz_full"):
-        assert isinstance(iso.nohz_full, frozenset)
+@pytest.mark.live
+def test_live_topology_matches_sysfs():
+    topo = read_topology(open_host(None))
+    for name in ("online", "present", "possible"):
+        _same_or_missing(getattr(topo, name), _cpus_file(f"{SYS_CPU}/{name}"), name)
+    ids = {c.id for c in topo.cpus}
+    dirs = set(_numbered_dirs(SYS_CPU, "cpu"))
+    assert dirs <= ids, "every cpuN folder is a CPU of the topology"
+    listed = set().union(*(s for s in (topo.present, topo.online) if isinstance(s, frozenset)))
+    assert ids <= dirs | listed
+    possible = _cpus_file(f"{SYS_CPU}/possible")
+    if possible:
+        assert topo.nr_cpus == max(possible) + 1
+    sizes = set()
+    for c in topo.cpus:
+        base = f"{SYS_CPU}/cpu{c.id}/topology"
+        siblings = _cpus_file(f"{base}/thread_siblings_list")
+        if siblings is None:
+            assert reason(c.siblings) is Reason.MISSING, c.id
+            continue
+        sizes.add(len(siblings))
+        assert c.siblings == siblings, c.id
+        assert c.package == int(_read(f"{base}/physical_package_id")), c.id
+        core = _read(f"{base}/core_id")
+        _same_or_missing(c.core, None if core is None else int(core), f"cpu{c.id} core_id")
+    if sizes:
+        assert topo.threads_per_core == max(sizes)
     else:
-        assert reason(iso.nohz_full) is Reason.MISSING
-    assert iso.systemd_affinity == frozenset(os.sched_getaffinity(1))
-    freq = read_frequency(live)
-    has = any(os.path.isdir(f"/sys/devices/system/cpu/cpu{n}/cpufreq") for n in range(os.cpu_count()))
-    assert freq.has_cpufreq is has
-    idle = read_idle(live)
-    drv = "/sys/devices/system/cpu/cpuidle/current_driver"
-    if os.path.exists(drv):
-        with open(drv) as fh:
-            assert idle.driver == fh.read().strip()
-        states = [n for n in os.listdir("/sys/devices/system/cpu/cpu0/cpuidle") if n.startswith("state")]
-        assert len(idle.cpus[0].states) == len(states)
+        assert isinstance(topo.threads_per_core, Unread)
+    nodes = _numbered_dirs(SYS_NODE, "node")
+    assert [n.node for n in topo.numa_nodes] == nodes
+    for n in nodes:
+        listed = _cpus_file(f"{SYS_NODE}/node{n}/cpulist")
+        if listed is not None:
+            assert topo.numa_nodes[nodes.index(n)].cpus == listed, n
+            for cpu in listed & ids:
+                assert topo.cpu(cpu).numa_node == n, cpu
+    rows = _lscpu()
+    if rows and "On-line CPU(s) list:" in rows and isinstance(topo.online, frozenset):
+        # A second reader of the same file, with its own parser.
+        assert topo.online == parse_cpulist(rows["On-line CPU(s) list:"])
+
+
+@pytest.mark.live
+def test_live_isolation_matches_sysfs_and_proc():
+    iso = read_isolation(open_host(None))
+    _same_or_missing(iso.isolated, _cpus_file(f"{SYS_CPU}/isolated"), "isolated")
+    _same_or_missing(iso.nohz_full, _cpus_file(f"{SYS_CPU}/nohz_full"), "nohz_full")
+    try:
+        status = _read("/proc/1/status")
+    except PermissionError:  # hidepid=
+        status = None
+    if status is None:
+        assert isinstance(iso.systemd_affinity, Unread)
+    else:
+        line = next(x for x in status.splitlines() if x.startswith("Cpus_allowed_list:"))
+        assert iso.systemd_affinity == parse_cpulist(line.split(":", 1)[1].strip())
+
+
+@pytest.mark.live
+def test_live_frequency_matches_sysfs():
+    freq = read_frequency(open_host(None))
+    policies = _numbered_dirs(f"{SYS_CPU}/cpufreq", "policy")
+    first = min(_numbered_dirs(SYS_CPU, "cpu"), default=0)
+    if policies or os.path.isdir(f"{SYS_CPU}/cpu{first}/cpufreq"):
+        assert freq.has_cpufreq is True
+    elif os.path.isdir(f"{SYS_CPU}/cpufreq"):
+        assert freq.has_cpufreq is False  # the cpufreq core is built, no driver registered
+    else:
+        assert isinstance(freq.has_cpufreq, Unread)
+    for c in freq.cpus:
+        governor = _read(f"{SYS_CPU}/cpu{c.cpu}/cpufreq/scaling_governor")
+        if governor is not None:
+            assert c.governor == governor, c.cpu
+        else:
+            assert isinstance(c.governor, Unread), c.cpu
+    _same_or_missing(freq.intel_pstate_status, _read(f"{SYS_CPU}/intel_pstate/status"), "intel_pstate")
+    _same_or_missing(freq.amd_pstate_status, _read(f"{SYS_CPU}/amd_pstate/status"), "amd_pstate")
+
+
+@pytest.mark.live
+def test_live_idle_matches_sysfs():
+    """cpuidle comes in several layouts: a driver with per-CPU state folders (intel_idle,
+    acpi_idle, haltpoll), the driver file saying 'none' with no per-CPU folders, or no
+    cpuidle at all (CONFIG_CPU_IDLE off)."""
+    idle = read_idle(open_host(None))
+    _same_or_missing(idle.driver, _read(f"{SYS_CPU}/cpuidle/current_driver"), "current_driver")
+    for c in idle.cpus:
+        base = f"{SYS_CPU}/cpu{c.cpu}/cpuidle"
+        states = _numbered_dirs(base, "state")
+        if not os.path.isdir(base):
+            assert reason(c.states) is Reason.MISSING, c.cpu
+            assert isinstance(c.max_enabled_latency_us, Unread), c.cpu
+            continue
+        assert [s.index for s in c.states] == states, c.cpu
+        for s in c.states:
+            assert s.name == _read(f"{base}/state{s.index}/name")
+            assert s.latency_us == int(_read(f"{base}/state{s.index}/latency"))
+            disabled = _read(f"{base}/state{s.index}/disable")
+            _same_or_missing(s.disabled, None if disabled is None else disabled != "0", f"cpu{c.cpu} state{s.index}")
+        if not states:
+            assert isinstance(c.max_enabled_latency_us, Unread)
     try:
         with open("/dev/cpu_dma_latency", "rb") as fh:
             assert idle.pm_qos_latency_us == struct.unpack("<i", fh.read(4))[0]

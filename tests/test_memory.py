@@ -4,6 +4,7 @@ host cross-checked against its own tools, and the real captured corpus trees."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hftinfra.cpu import parse_sysfs_cpulist
 from hftinfra.host import Reason, Unread, open_host
 from hftinfra.memory import (
     HugepagePool,
@@ -106,6 +108,28 @@ def test_numa_nodes(tree):
     assert n1.cpus == frozenset(range(16, 32)) | frozenset(range(48, 64))
     assert (n0.mem_total_kb, n0.mem_free_kb, n0.distances) == (197132540, 190118604, (10, 21))
     assert (n1.mem_total_kb, n1.mem_free_kb, n1.distances) == (197818556, 185000016, (21, 10))
+
+
+def test_node_cpus_fall_back_to_cpumap(tree):
+    # Partial captures (other tools' fixtures) may hold a node's cpumap but not its cpulist;
+    # both print the same mask (drivers/base/node.c). A memory-only node's map is all zeros.
+    files = two_node_tree()
+    del files[f"{NODE}/node0/cpulist"], files[f"{NODE}/node1/cpulist"]
+    files[f"{NODE}/node0/cpumap"] = "00000000,00000000,0000ffff,0000ffff"
+    files[f"{NODE}/node1/cpumap"] = "00000000,00000000,00000000,00000000"
+    n0, n1 = read_numa(tree(files)).nodes
+    assert n0.cpus == frozenset(range(0, 16)) | frozenset(range(32, 48))
+    assert n1.cpus == frozenset()
+
+
+def test_node_cpus_unknown_when_neither_file_is_there(tree):
+    files = two_node_tree()
+    del files[f"{NODE}/node1/cpulist"]
+    files[f"{NODE}/node0/cpumap"] = "zz"  # never read: the cpulist is there and wins
+    n0, n1 = read_numa(tree(files)).nodes
+    assert n0.cpus == frozenset(range(0, 16)) | frozenset(range(32, 48))
+    assert isinstance(n1.cpus, Unread) and n1.cpus.reason is Reason.MISSING
+    assert n1.cpus.source == f"{NODE}/node1/cpulist"
 
 
 def test_thp_ksm_swap_vm(tree):
@@ -224,6 +248,7 @@ def live():
     return open_host(None)
 
 
+@pytest.mark.live
 @pytest.mark.skipif(not shutil.which("sysctl"), reason="sysctl(8) not installed")
 def test_live_sysctls_match_sysctl_n(live):
     vm = read_vm_sysctls(live)
@@ -235,40 +260,90 @@ def test_live_sysctls_match_sysctl_n(live):
             assert value == int(expected.stdout.strip()), name
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _meminfo() -> dict[str, int]:
+    # "Name:   value kB" (fs/proc/meminfo.c); HugePages_* have no unit.
+    return {line.split(":")[0]: int(line.split(":")[1].split()[0])
+            for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line}
+
+
+@pytest.mark.live
 def test_live_hugepages_match_meminfo_and_sysfs(live):
     hp = read_hugepages(live)
-    meminfo = {line.split(":")[0]: line.split(":")[1].split()[0]
-               for line in _sh("grep", "Huge", "/proc/meminfo").splitlines()}
-    assert hp.default_size_kb == int(meminfo["Hugepagesize"])
-    default = hp.pool(hp.default_size_kb)
-    # /proc/meminfo's HugePages_* describe the default size's pool (admin-guide/mm/hugetlbpage.rst)
-    assert (default.total, default.free, default.reserved, default.surplus) == (
-        int(meminfo["HugePages_Total"]), int(meminfo["HugePages_Free"]),
-        int(meminfo["HugePages_Rsvd"]), int(meminfo["HugePages_Surp"]))
-    sizes = sorted(int(d.split("-")[1][:-2]) for d in _sh("ls", HP).split())
+    meminfo = _meminfo()
+    if "Hugepagesize" not in meminfo:  # a kernel without CONFIG_HUGETLBFS
+        assert isinstance(hp.default_size_kb, Unread)
+    else:
+        assert hp.default_size_kb == meminfo["Hugepagesize"]
+        default = hp.pool(hp.default_size_kb)
+        # /proc/meminfo's HugePages_* describe the default size's pool (admin-guide/mm/hugetlbpage.rst)
+        assert (default.total, default.free, default.reserved, default.surplus) == (
+            meminfo["HugePages_Total"], meminfo["HugePages_Free"],
+            meminfo["HugePages_Rsvd"], meminfo["HugePages_Surp"])
+    if not os.path.isdir(HP):
+        assert isinstance(hp.pools, Unread) and hp.pools.reason is Reason.MISSING
+        return
+    sizes = sorted(int(d.split("-")[1][:-2]) for d in os.listdir(HP) if d.startswith("hugepages-"))
     assert [p.size_kb for p in hp.pools] == sizes
-    for node in hp.nodes:
-        for pool in node.pools:
-            assert pool.total == int(_sh("cat", f"{pool.source}/nr_hugepages"))
+    for pool in hp.pools:
+        assert pool.total == int(_read(f"{pool.source}/nr_hugepages"))
+    if isinstance(hp.nodes, tuple):
+        for node in hp.nodes:
+            if isinstance(node.pools, Unread):
+                assert not os.path.isdir(f"{NODE}/node{node.node}/hugepages")
+                continue
+            for pool in node.pools:
+                assert pool.total == int(_read(f"{pool.source}/nr_hugepages"))
 
 
+@pytest.mark.live
 def test_live_thp_ksm_swap(live):
     thp = read_thp(live)
-    assert f"[{thp.enabled}]" in _sh("cat", "/sys/kernel/mm/transparent_hugepage/enabled")
-    assert f"[{thp.defrag}]" in _sh("cat", "/sys/kernel/mm/transparent_hugepage/defrag")
-    assert read_ksm(live).run == int(_sh("cat", "/sys/kernel/mm/ksm/run"))
-    swap_rows = _sh("cat", "/proc/swaps").splitlines()[1:]
+    for name, value in (("enabled", thp.enabled), ("defrag", thp.defrag)):
+        text = _read(f"/sys/kernel/mm/transparent_hugepage/{name}")
+        if text is None:  # CONFIG_TRANSPARENT_HUGEPAGE off
+            assert isinstance(value, Unread) and value.reason is Reason.MISSING, name
+        else:
+            assert f"[{value}]" in text.split(), name
+    run = _read("/sys/kernel/mm/ksm/run")
+    ksm = read_ksm(live)
+    if run is None:  # CONFIG_KSM off
+        assert isinstance(ksm.run, Unread) and ksm.run.reason is Reason.MISSING
+    else:
+        assert ksm.run == int(run)
+    swap_rows = Path("/proc/swaps").read_text().splitlines()[1:]
     assert len(read_swap(live).devices) == len(swap_rows)
 
 
+@pytest.mark.live
 def test_live_numa_matches_sysfs(live):
     numa = read_numa(live)
-    nodes = sorted(int(n[4:]) for n in _sh("ls", NODE).split() if n.startswith("node") and n[4:].isdigit())
+    assert numa.mem_total_kb == _meminfo()["MemTotal"]
+    if not os.path.isdir(NODE):  # a kernel without CONFIG_NUMA
+        assert isinstance(numa.nodes, Unread) and numa.nodes.reason is Reason.MISSING
+        return
+    nodes = sorted(int(n[4:]) for n in os.listdir(NODE) if n.startswith("node") and n[4:].isdigit())
     assert [n.node for n in numa.nodes] == nodes
     for n in numa.nodes:
-        assert n.mem_total_kb > 0 and not isinstance(n.cpus, Unread)
-        assert len(n.distances) == len(nodes)
-    assert numa.mem_total_kb == int(_sh("awk", "/^MemTotal:/ {print $2}", "/proc/meminfo"))
+        base = f"{NODE}/node{n.node}"
+        cpulist = _read(f"{base}/cpulist")
+        if cpulist is not None:
+            assert n.cpus == (parse_sysfs_cpulist(cpulist)), n.node  # empty for a memory-only node
+        distance = _read(f"{base}/distance")
+        if distance is not None:
+            assert n.distances == tuple(int(d) for d in distance.split()), n.node
+        info = _read(f"{base}/meminfo")
+        if info is not None:
+            # "Node 0 MemTotal:  16384 kB" (drivers/base/node.c); 0 on a CPU-only node.
+            total = next(int(line.split()[3]) for line in info.splitlines() if line.split()[2] == "MemTotal:")
+            assert n.mem_total_kb == total, n.node
 
 
 # ---- the real captured trees --------------------------------------------------------------

@@ -129,6 +129,7 @@ def target(tmp_path, kind, name="snap"):
 # ---- capture and round trip -------------------------------------------------------------
 
 
+@pytest.mark.live
 def test_round_trip_live_with_test_probes(tmp_path, kind):
     live = open_host(None)
     result = snapshot.capture(live, TEST_PROBES)
@@ -139,6 +140,7 @@ def test_round_trip_live_with_test_probes(tmp_path, kind):
     assert_same(expected, run_probes(snap, TEST_PROBES))
 
 
+@pytest.mark.live
 def test_round_trip_live_with_real_probes(tmp_path, kind):
     probes = real_probes()
     live = open_host(None)
