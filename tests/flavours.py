@@ -1,6 +1,9 @@
 """Other machines' layouts laid over this one, for the live-host tests.
 
-    unshare --mount --propagation private python tests/flavours.py SPEC.json -- PYTEST_ARGS...
+    unshare --mount --propagation private python tests/flavours.py SPEC.json -- COMMAND...
+
+COMMAND is run inside the namespace; ``pytest ARGS`` and ``python ARGS`` mean this
+interpreter's.
 
 Inside a private mount namespace (nothing leaks to the rest of the machine, and everything
 is gone when the process exits), the folders and files a flavour names are bind-mounted
@@ -140,13 +143,17 @@ FLAVOURS = ("tuned-2s", "untuned-2s", "cpu0-offline", "untuned-2s+cpuidle-none",
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv or len(argv) < 3:
-        print("usage: flavours.py SPEC.json -- PYTEST_ARGS...", file=sys.stderr)
+    if "--" not in argv or argv.index("--") != 2 or len(argv) < 4:
+        print("usage: flavours.py SPEC.json -- COMMAND...", file=sys.stderr)
         return 2
-    cut = argv.index("--")
+    command = argv[3:]
     spec = json.loads(Path(argv[1]).read_text())
     apply(spec)
-    return subprocess.run([sys.executable, "-m", "pytest", *argv[cut + 1:]]).returncode
+    if command[0] == "pytest":
+        command = [sys.executable, "-m", "pytest", *command[1:]]
+    elif command[0] == "python":
+        command = [sys.executable, *command[1:]]
+    return subprocess.run(command).returncode
 
 
 if __name__ == "__main__":

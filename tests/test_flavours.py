@@ -37,14 +37,14 @@ def _namespace_unavailable() -> str | None:
     return None
 
 
-def run_in_flavour(name: str, tmp_path: Path, *pytest_args: str) -> subprocess.CompletedProcess:
+def run_in_flavour(name: str, tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
     spec = flavours.build_flavour(name, tmp_path)
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(spec))
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", sys.executable, str(REPO / "tests" / "flavours.py"),
-         str(spec_file), "--", "-q", "-p", "no:cacheprovider", "-m", "live", *pytest_args],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+         str(spec_file), "--", *command],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
 
 
 @pytest.mark.root
@@ -54,9 +54,24 @@ def test_live_tests_hold_on_another_machine(name, tmp_path):
     why = _namespace_unavailable()
     if why:
         pytest.skip(why)
-    run = run_in_flavour(name, tmp_path, *LIVE_FILES)
+    run = run_in_flavour(name, tmp_path, "pytest", "-q", "-p", "no:cacheprovider", "-m", "live", *LIVE_FILES)
     assert run.returncode == 0, f"live tests on flavour {name}:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
     assert " passed" in run.stdout and " failed" not in run.stdout
+
+
+@pytest.mark.root
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["untuned-2s+cpuidle-none", "cpu0-offline+bare-kernel"])
+def test_pages_execute_on_another_machine(name, tmp_path):
+    """Every page, executed live on a machine laid out differently from this one."""
+    why = _namespace_unavailable()
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "_build"
+    run = run_in_flavour(name, tmp_path, "python", str(REPO / "tools" / "build.py"), "--execute-only", "--out", str(out))
+    assert run.returncode == 0, f"pages on flavour {name}:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    report = json.loads((out / "execution" / "report.json").read_text())
+    assert report["notebooks"] and all(n["status"] == "ok" for n in report["notebooks"]), report
 
 
 @pytest.mark.root
