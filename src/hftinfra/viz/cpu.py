@@ -197,7 +197,8 @@ def isolation_fix(isolated: frozenset[int], housekeeping: frozenset[int], nr_cpu
     params = f"isolcpus=managed_irq,domain,{iso} nohz_full={iso} rcu_nocbs={iso} rcu_nocb_poll irqaffinity={hk}"
     return "\n".join([
         "# 1. Kernel command line (reboot needed). Debian/Ubuntu: GRUB_CMDLINE_LINUX in /etc/default/grub,",
-        "#    then update-grub. RHEL: grubby, as below. (tuned's cpu-partitioning profile does the same.)",
+        "#    then update-grub. RHEL: grubby, as below. (tuned's realtime profile writes the isolcpus= part;",
+        "#    cpu-partitioning writes nohz_full= and rcu_nocbs=, not the isolcpus flags or irqaffinity=.)",
         f'grubby --update-kernel=ALL --args="{params}"',
         "",
         "# 2. systemd and every service it starts on the housekeeping CPUs (systemd-system.conf(5)):",
