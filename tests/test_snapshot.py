@@ -596,3 +596,18 @@ def test_bench_grows_a_capture_consistently(tmp_path):
     assert parse_cpulist(host.read("/sys/devices/system/cpu/online")) == frozenset(range(96))
     cpuinfo = host.read("/proc/cpuinfo")
     assert "processor\t: 95\n" in cpuinfo and "processor\t: 96\n" not in cpuinfo
+
+
+@pytest.mark.parametrize("kind", ["dir", "archive"])
+def test_folders_listed_at_capture_are_whole_in_the_snapshot(tmp_path, kind):
+    # A snapshot holds only the files probes read, except in folders a probe listed: there an
+    # absent name was absent on the host, and checks may say so (memory.thp's per-size folders).
+    live = open_host(None)
+    result = snapshot.capture(live, {"t.cpus": probe_cpus})
+    snap = open_host(snapshot.write(result.captured, target(tmp_path, kind)))
+    assert snap.listed_whole("/sys/devices/system/cpu") and live.listed_whole("/sys/devices/system/cpu")
+    assert not snap.listed_whole("/proc/sys/kernel")
+    # A copy of the snapshot keeps that, and does not claim more than its source had.
+    copy = open_host(snapshot.write(snapshot.capture(snap, {"t.cpus": probe_cpus}).captured,
+                                    target(tmp_path, kind, "copy")))
+    assert copy.listed_whole("/sys/devices/system/cpu") and not copy.listed_whole("/proc/sys/kernel")

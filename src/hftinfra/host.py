@@ -265,6 +265,12 @@ class Host:
     def _read_probe(self, path: str) -> None:
         self._read_bytes(path)
 
+    def listed_whole(self, path: str) -> bool:
+        """Whether a listing of ``path`` shows every entry the host had there, so that an
+        absent name is absent on the host. A snapshot holds only what was read, except in
+        the folders its capture listed (recorded in meta.json)."""
+        return False
+
     def describe(self) -> str:
         return self.source
 
@@ -306,6 +312,9 @@ class LiveHost(Host):
         if self.recorder is not None:
             self.recorder.dirs.add(path)
         return os.path.isdir(self._p(path))
+
+    def listed_whole(self, path: str) -> bool:
+        return True
 
     def _read_probe(self, path: str) -> None:
         if self.recorder is not None:
@@ -563,6 +572,10 @@ class SnapshotHost(Host):
 
     def _read_probe(self, path: str) -> None:
         self._tree.resolve(path)  # raises if absent; no need to read the bytes
+
+    def listed_whole(self, path: str) -> bool:
+        listed = self.meta.get("listed")
+        return isinstance(listed, list) and _norm(path) in listed
 
     def _lkind(self, path: str) -> str | None:
         """What a link-free path is, without following a final link (for the snapshot writer)."""

@@ -104,6 +104,9 @@ class CapturingHost(Host):
         self.listed.setdefault(path, result)
         return result
 
+    def listed_whole(self, path: str) -> bool:
+        return self.inner.listed_whole(path)
+
     def readlink(self, path: str) -> str | Unread:
         path = _norm(path)
         result = self.inner.readlink(path)
@@ -388,6 +391,8 @@ def capture(host: Host, probes: dict[str, Callable[[Host], object]] | None = Non
         "virtualization_evidence": virt.evidence,
         "user": _user(),
         "probes": sorted(probes),
+        # Folders listed whole at capture: there, an absent entry was absent on the host.
+        "listed": sorted(p for p, r in cap.listed.items() if not isinstance(r, Unread) and host.listed_whole(p)),
         "redacted": False,
     }
     if not host.is_live:
@@ -773,6 +778,8 @@ class Redactor:
         for path, rec in captured.unread.items():
             out.unread["/" + self.path(path.lstrip("/"))] = {k: self.text(str(v)) for k, v in rec.items()}
         meta = dict(captured.meta)
+        if isinstance(meta.get("listed"), list):
+            meta["listed"] = ["/" + self.path(p.lstrip("/")) for p in meta["listed"] if isinstance(p, str)]
         if isinstance(meta.get("hostname"), str):
             meta["hostname"] = self.text(meta["hostname"])
         if isinstance(meta.get("user"), dict):
