@@ -45,6 +45,7 @@ AMD_PSTATE_DIR = f"{CPU_DIR}/amd_pstate"
 CPUFREQ_DIR = f"{CPU_DIR}/cpufreq"
 CPUIDLE_DIR = f"{CPU_DIR}/cpuidle"
 INTEL_IDLE_MAX_CSTATE = "/sys/module/intel_idle/parameters/max_cstate"
+INTEL_IDLE_STATES_OFF = "/sys/module/intel_idle/parameters/states_off"
 CPU_DMA_LATENCY = "/dev/cpu_dma_latency"
 # power/pm_qos_interface.rst: the value /dev/cpu_dma_latency holds when nobody asked for
 # anything (PM_QOS_CPU_LATENCY_DEFAULT_VALUE, 2000 s in microseconds).
@@ -914,10 +915,16 @@ class IdleState:
     time_us: int | Unread
 
 
+# What a record built without reading a field holds there: unknown, never a value.
+_NOT_READ = Unread(Reason.UNSUPPORTED, "", "not read into this record")
+
+
 @dataclass(frozen=True)
 class CpuIdle:
     cpu: int
     states: tuple[IdleState, ...] | Unread
+    # power/pm_qos_resume_latency_us: None no constraint, 0 only the polling state 0
+    resume_latency_us: int | None | Unread = _NOT_READ
 
     @property
     def enabled_states(self) -> tuple[IdleState, ...] | Unread:
@@ -961,6 +968,7 @@ class Idle:
     intel_idle_max_cstate: int | Unread  # /sys/module/intel_idle/parameters/max_cstate
     pm_qos_latency_us: int | Unread  # /dev/cpu_dma_latency, the current target
     sources: tuple[str, ...]
+    intel_idle_states_off: int | Unread = _NOT_READ  # /sys/module/intel_idle/parameters/states_off
 
     @property
     def pm_qos_requested(self) -> bool | Unread:
@@ -989,6 +997,92 @@ class Idle:
                 f"intel_idle.max_cstate {self.cmdline_intel_idle_max_cstate}, "
                 f"processor.max_cstate {self.cmdline_processor_max_cstate}, idle= {self.cmdline_idle}")
         return _html_table("CPU idle states", ["cpu", *names], rows, note)
+
+    def limits(self) -> IdleLimits:
+        """Every place an idle-state limit can come from, with this host's value of each
+        (admin-guide/pm/cpuidle.rst, admin-guide/pm/intel_idle.rst)."""
+        from hftinfra.records import show
+
+        def per_cpu(values: dict[int, object]) -> str:
+            groups: dict[str, set[int]] = {}
+            for cpu, v in values.items():
+                # The path differs per CPU and is in the source column; the reason is what groups.
+                text = (f"unknown ({v.reason}{': ' + v.detail if v.detail else ''})" if isinstance(v, Unread)
+                        else show(v))
+                groups.setdefault(text, set()).add(cpu)
+            if not groups:
+                return "no CPUs listed"
+            if len(groups) == 1:
+                return next(iter(groups))
+            return "; ".join(f"{text} on {format_cpulist(frozenset(c))}" for text, c in
+                             sorted(groups.items(), key=lambda g: min(g[1])))
+
+        def resume(v: object) -> object:
+            if v is None:
+                return "0 (no constraint)"
+            if v == 0:
+                return "n/a (0 us: the polling state only)"
+            return f"{v} us" if isinstance(v, int) else v
+
+        def cmd(v: object) -> object:
+            return "not on the command line" if v is None else v
+
+        qos = self.pm_qos_latency_us
+        qos_text = (f"{qos} (no request held)" if qos == PM_QOS_DEFAULT_LATENCY_US
+                    else f"{qos} us" if isinstance(qos, int) else qos)
+        deepest = {c.cpu: (f"{c.max_enabled_latency_us} us" if isinstance(c.max_enabled_latency_us, int)
+                           else c.max_enabled_latency_us) for c in self.cpus}
+        rows = (
+            IdleLimit("idle= (x86)", cmd(self.cmdline_idle), CMDLINE,
+                      "poll and halt leave no cpuidle driver (poll: CPUs spin; halt: HLT only); "
+                      "nomwait keeps intel_idle off"),
+            IdleLimit("cpuidle driver", self.driver, f"{CPUIDLE_DIR}/current_driver",
+                      "which idle states exist at all; none: the architecture's default idle"),
+            IdleLimit("intel_idle.max_cstate", f"{show(self.intel_idle_max_cstate)} (command line: "
+                      f"{show(cmd(self.cmdline_intel_idle_max_cstate))})", INTEL_IDLE_MAX_CSTATE,
+                      "states with a higher index are never registered; 0 disables intel_idle"),
+            IdleLimit("processor.max_cstate", cmd(self.cmdline_processor_max_cstate), CMDLINE,
+                      "the same for acpi_idle, the fallback driver; nothing while intel_idle runs"),
+            IdleLimit("intel_idle.states_off", self.intel_idle_states_off, INTEL_IDLE_STATES_OFF,
+                      "bitmask of state indices disabled at boot; they show as disable 1 and can be "
+                      "enabled again per CPU"),
+            IdleLimit("per-state disable (deepest enabled exit latency)", per_cpu(deepest),
+                      f"{CPU_DIR}/cpuN/cpuidle/stateM/disable",
+                      "a disabled state is never chosen for that CPU"),
+            IdleLimit("PM QoS, all CPUs", qos_text, CPU_DMA_LATENCY,
+                      "while a process holds a request, no CPU enters a state with a longer exit latency"),
+            IdleLimit("PM QoS, per CPU", per_cpu({c.cpu: resume(c.resume_latency_us) for c in self.cpus}),
+                      f"{CPU_DIR}/cpuN/power/pm_qos_resume_latency_us",
+                      "the governors use the smaller of this and the global request for that CPU"),
+            IdleLimit("BIOS: package C-state limit, C1E promotion", "not visible in sysfs",
+                      "MSR 0xE2 (package C-state limit), MSR 0x1FC bit 1 (C1E promotion): turbostat, rdmsr",
+                      "cap what the hardware does whatever the OS asks; C1E promotion turns C1 into C1E"),
+        )
+        return IdleLimits(rows)
+
+
+@dataclass(frozen=True)
+class IdleLimit:
+    """One source of an idle-state limit: its value here, where it is read, what it does."""
+
+    limit: str
+    value: object
+    source: str
+    effect: str
+
+
+@dataclass(frozen=True)
+class IdleLimits:
+    rows: tuple[IdleLimit, ...]
+
+    def _repr_html_(self) -> str:
+        return _html_table("Where idle-state limits come from", ["limit", "on this host", "read from", "effect"],
+                           [[r.limit, r.value, r.source, r.effect] for r in self.rows])
+
+    def __str__(self) -> str:
+        from hftinfra.records import show
+
+        return "\n".join(f"{r.limit}: {show(r.value)} ({r.source})" for r in self.rows)
 
 
 def _read_states(r: _Reader, n: int, online: bool | None) -> tuple[IdleState, ...] | Unread:
@@ -1037,7 +1131,8 @@ def read_idle(host: Host) -> Idle:
     if isinstance(governor, Unread) and governor.reason is Reason.MISSING:
         # Before kernel 5.x made it writable, only current_governor_ro existed.
         governor = _strip(r.read(f"{CPUIDLE_DIR}/current_governor_ro"))
-    cpus = tuple(CpuIdle(n, _read_states(r, n, (n in online) if isinstance(online, frozenset) else None))
+    cpus = tuple(CpuIdle(n, _read_states(r, n, (n in online) if isinstance(online, frozenset) else None),
+                         r.value(f"{CPU_DIR}/cpu{n}/power/pm_qos_resume_latency_us", parse_resume_latency))
                  for n in ids)
     args = _read_cmdline(r)
     idle_arg: str | Unread | None = args if isinstance(args, Unread) else args.get("idle", None)
@@ -1062,6 +1157,7 @@ def read_idle(host: Host) -> Idle:
         cmdline_idle=idle_arg,
         intel_idle_max_cstate=r.value(INTEL_IDLE_MAX_CSTATE, parse_int),
         pm_qos_latency_us=qos,
+        intel_idle_states_off=r.value(INTEL_IDLE_STATES_OFF, parse_int),
         sources=r.sources(),
     )
 
