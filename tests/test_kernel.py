@@ -422,9 +422,14 @@ def test_periodic_work_untuned_vs_tuned(tree):
     assert busy.watchdogs.watchdog_cpumask == frozenset({0, 1, 16, 17})
     assert _rates(periodic_work(busy)) == {"scheduler tick": 1000.0, "vmstat update": 1.0,
                                            "soft-lockup hrtimer": 0.25, "NMI watchdog": 0.1}
-    # CPU 4 is outside watchdog_cpumask and in nohz_full: only the residual 1 Hz tick remains
+    # CPU 4 is outside watchdog_cpumask and in nohz_full: since 4.17 even the residual 1 Hz
+    # tick runs on a housekeeping CPU (commit d84b31313ef8), before it only that remains.
     assert _rates(periodic_work(busy, nohz_full=True, cpu=4)) == {
-        "scheduler tick": 1.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0, "NMI watchdog": 0.0}
+        "scheduler tick": 0.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0, "NMI watchdog": 0.0}
+    old = read_kernel(tree({**files, "/proc/sys/kernel/osrelease": "4.14.35-1902.el7uek.x86_64"}))
+    assert _rates(periodic_work(old, nohz_full=True, cpu=4))["scheduler tick"] == 1.0
+    unread = read_kernel(tree({**files, "/proc/sys/kernel/osrelease": "(none)"}))
+    assert isinstance(_rates(periodic_work(unread, nohz_full=True, cpu=4))["scheduler tick"], Unread)
     files.update({"/proc/sys/kernel/watchdog": "0", "/proc/sys/vm/stat_interval": "10"})
     quiet = read_kernel(tree(files))
     assert _rates(periodic_work(quiet)) == {"scheduler tick": 1000.0, "vmstat update": 0.1,
@@ -465,11 +470,11 @@ def test_work_figure_marks_off_and_unknown(tmp_path):
     assert [(r["source"], r["state"]) for r in rows if r["host"] == "bare"] == [
         ("scheduler tick", "unknown"), ("vmstat update", "unknown"), ("soft-lockup hrtimer", "unknown"),
         ("NMI watchdog", "unknown")]
-    # tuned: watchdog 0, nohz_full CPU: the tick at 1/s is all that remains
+    # tuned: watchdog 0, a nohz_full CPU on a kernel past 4.17: even the residual tick is gone
     assert [(r["source"], r["state"]) for r in rows if r["host"] == "tuned"] == [
-        ("scheduler tick", "on"), ("vmstat update", "off"), ("soft-lockup hrtimer", "off"), ("NMI watchdog", "off")]
+        ("scheduler tick", "off"), ("vmstat update", "off"), ("soft-lockup hrtimer", "off"), ("NMI watchdog", "off")]
     fig = periodic_work_figure([("tuned", tuned, True, 4), ("bare", unknown, False, None)])
-    assert list(fig.data[0].text) == ["1/s", "off", "off", "off"]
+    assert list(fig.data[0].text) == ["off", "off", "off", "off"]
     assert list(fig.data[1].text) == ["unknown"] * 4
     table = dict((r[0], r[1]) for r in settings_rows(tuned))
     assert table["preemption mode"] == "full (boot setting)"
@@ -527,7 +532,7 @@ def test_tuned_vs_untuned_periodic_work():
     assert rates["scheduler tick"] == 1000.0 and rates["vmstat update"] == 1.0
     assert isinstance(rates["soft-lockup hrtimer"], Unread)
     tuned_rates = {w.name: w.per_second for w in periodic_work(tuned, nohz_full=True, cpu=9)}
-    assert tuned_rates == {"scheduler tick": 1.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0,
+    assert tuned_rates == {"scheduler tick": 0.0, "vmstat update": 0.0, "soft-lockup hrtimer": 0.0,
                            "NMI watchdog": 0.0}
 
 

@@ -323,7 +323,8 @@ def evaluate(check: Check, rule: Rule, ctx: Context, variables: dict[str, Variab
             if ok:
                 verdict = Verdict("pass", obs.note)
             elif warn_exp is not None and compare(warn_exp, obs.value, check)[0]:
-                verdict = Verdict("warn", rule.warn_reason or "allowed, but risky")
+                # The note says which rule applied (a kernel version, a default): kept here too.
+                verdict = Verdict("warn", "; ".join(p for p in (rule.warn_reason or "allowed, but risky", obs.note) if p))
             else:
                 status = "warn" if rule.severity == "warn" else "fail"
                 detail = f"differs {where}" if where else DIFFERS

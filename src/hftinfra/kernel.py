@@ -53,6 +53,9 @@ AVAILABLE_CLOCKSOURCE = f"{CLOCKSOURCE_DIR}/available_clocksource"
 VULNERABILITIES_DIR = "/sys/devices/system/cpu/vulnerabilities"
 MCE_IGNORE_CE = "/sys/devices/system/machinecheck/machinecheck0/ignore_ce"
 WATCHDOG_CPUMASK = "/proc/sys/kernel/watchdog_cpumask"
+NODE_ONLINE = "/sys/devices/system/node/online"
+RCUPDATE_PARAMS = "/sys/module/rcupdate/parameters"
+RCUTREE_PARAMS = "/sys/module/rcutree/parameters"
 
 # x86 cpuinfo flags that tell whether the TSC can serve as a clocksource
 # (arch/x86/include/asm/cpufeatures.h; Documentation/virt/kvm/x86/timekeeping.rst).
@@ -201,7 +204,10 @@ class Tick:
 @dataclass(frozen=True)
 class Clocksource:
     """``current`` and ``available`` in effect; ``tsc_flags`` present on every CPU;
-    ``tsc`` and ``clocksource`` as configured on the command line (None when absent)."""
+    ``tsc`` and ``clocksource`` as configured on the command line (None when absent).
+    ``packages`` (the ``physical id`` values in cpuinfo) and ``online_nodes`` are what
+    arch/x86/kernel/tsc.c counts when it decides, since 5.16, whether the TSC needs the
+    clocksource watchdog at all."""
 
     current: str | Unread
     available: tuple[str, ...] | Unread
@@ -209,6 +215,8 @@ class Clocksource:
     tsc: str | None | Unread
     clocksource: str | None | Unread
     sources: tuple[str, ...] = (CURRENT_CLOCKSOURCE, AVAILABLE_CLOCKSOURCE, CPUINFO, CMDLINE)
+    packages: frozenset[int] | Unread | None = None
+    online_nodes: frozenset[int] | Unread | None = None
 
     def missing_tsc_flags(self, wanted: tuple[str, ...] = ("constant_tsc", "nonstop_tsc")) -> tuple[str, ...] | Unread:
         if isinstance(self.tsc_flags, Unread):
@@ -237,12 +245,15 @@ class Watchdogs:
 @dataclass(frozen=True)
 class RtThrottling:
     """RT throttling (scheduler/sched-rt-group.rst): realtime tasks may use ``runtime_us``
-    of every ``period_us``; ``-1`` disables the limit."""
+    of every ``period_us``; ``-1`` disables the limit. ``rt_group_sched``: the
+    ``rt_group_sched=`` command-line switch of RT group scheduling (None when absent),
+    which since 6.12 decides whether these sysctls still throttle realtime tasks."""
 
     runtime_us: int | Unread
     period_us: int | Unread
     sources: tuple[str, ...] = (sysctl_path("kernel.sched_rt_runtime_us"),
                                 sysctl_path("kernel.sched_rt_period_us"))
+    rt_group_sched: str | None | Unread = None
 
     @property
     def disabled(self) -> bool | Unread:
@@ -260,6 +271,29 @@ class RtThrottling:
         if self.period_us <= 0:
             return Unread(Reason.MALFORMED, self.sources[1], f"period {self.period_us} us")
         return self.runtime_us / self.period_us
+
+
+@dataclass(frozen=True)
+class Rcu:
+    """RCU boot parameters that touch isolated CPUs, in effect (module parameters under
+    /sys/module) and as configured on the command line (None when absent).
+
+    ``normal_after_boot``: rcupdate.rcu_normal_after_boot, which makes expedited grace
+    periods normal ones once boot is done; sysfs shows it since 5.16 (before, its mode was
+    0) and not at all on PREEMPT_RT without NO_HZ_FULL. ``normal``: rcupdate.rcu_normal,
+    1 while expedited grace periods are turned into normal ones. ``patience_delay_ms``:
+    rcutree.nohz_full_patience_delay (6.11+), the grace-period age before RCU disturbs a
+    nohz_full CPU that is in the kernel. Kernel parameters treat '-' and '_' alike.
+    """
+
+    normal_after_boot: int | Unread
+    normal: int | Unread
+    patience_delay_ms: int | Unread
+    cmdline_normal_after_boot: str | None | Unread
+    cmdline_normal: str | None | Unread
+    cmdline_patience_delay: str | None | Unread
+    sources: tuple[str, ...] = (f"{RCUPDATE_PARAMS}/rcu_normal_after_boot", f"{RCUPDATE_PARAMS}/rcu_normal",
+                                f"{RCUTREE_PARAMS}/nohz_full_patience_delay", CMDLINE)
 
 
 @dataclass(frozen=True)
@@ -306,6 +340,7 @@ class Kernel:
     mitigations: Mitigations
     machine_check: MachineCheck
     virtualization: Virtualization
+    rcu: Rcu | None = None
 
 
 @dataclass(frozen=True)
@@ -586,16 +621,30 @@ def _tsc_flags(cpuinfo: list[dict[str, str]] | Unread) -> frozenset[str] | Unrea
     return common
 
 
+def _packages(cpuinfo: list[dict[str, str]] | Unread) -> frozenset[int] | Unread:
+    if isinstance(cpuinfo, Unread):
+        return cpuinfo
+    blocks = [b for b in cpuinfo if "processor" in b]
+    try:
+        ids = frozenset(int(b["physical id"]) for b in blocks)
+    except (KeyError, ValueError):
+        return Unread(Reason.UNSUPPORTED, CPUINFO, "no numeric 'physical id' on every processor")
+    return ids or Unread(Reason.MALFORMED, CPUINFO, "no processor blocks")
+
+
 @probe("kernel.clocksource")
 def read_clocksource(host: Host) -> Clocksource:
     cmdline = _cmdline(host)
     current = host.read(CURRENT_CLOCKSOURCE)
+    cpuinfo = host.read_value(CPUINFO, parse_cpuinfo)
     return Clocksource(
         current=current.strip() if isinstance(current, str) else current,
         available=host.read_value(AVAILABLE_CLOCKSOURCE, parse_words),
-        tsc_flags=_tsc_flags(host.read_value(CPUINFO, parse_cpuinfo)),
+        tsc_flags=_tsc_flags(cpuinfo),
         tsc=_param(cmdline, "tsc"),
         clocksource=_param(cmdline, "clocksource"),
+        packages=_packages(cpuinfo),
+        online_nodes=host.read_value(NODE_ONLINE, parse_cpulist),
     )
 
 
@@ -613,7 +662,33 @@ def read_watchdogs(host: Host) -> Watchdogs:
 @probe("kernel.rt_throttling")
 def read_rt_throttling(host: Host) -> RtThrottling:
     return RtThrottling(runtime_us=read_sysctl(host, "kernel.sched_rt_runtime_us"),
-                        period_us=read_sysctl(host, "kernel.sched_rt_period_us"))
+                        period_us=read_sysctl(host, "kernel.sched_rt_period_us"),
+                        rt_group_sched=_param(_cmdline(host), "rt_group_sched"))
+
+
+def _module_param(cmdline: dict[str, str | None] | Unread, name: str) -> str | None | Unread:
+    """A built-in module's parameter on the command line; the kernel compares parameter
+    names with '-' and '_' as the same character (kernel/params.c, parameq)."""
+    if isinstance(cmdline, Unread):
+        return cmdline
+    found: str | None = None
+    for key, value in cmdline.items():
+        if key.replace("-", "_") == name:
+            found = "" if value is None else value
+    return found
+
+
+@probe("kernel.rcu")
+def read_rcu(host: Host) -> Rcu:
+    cmdline = _cmdline(host)
+    return Rcu(
+        normal_after_boot=host.read_value(f"{RCUPDATE_PARAMS}/rcu_normal_after_boot", parse_int),
+        normal=host.read_value(f"{RCUPDATE_PARAMS}/rcu_normal", parse_int),
+        patience_delay_ms=host.read_value(f"{RCUTREE_PARAMS}/nohz_full_patience_delay", parse_int),
+        cmdline_normal_after_boot=_module_param(cmdline, "rcupdate.rcu_normal_after_boot"),
+        cmdline_normal=_module_param(cmdline, "rcupdate.rcu_normal"),
+        cmdline_patience_delay=_module_param(cmdline, "rcutree.nohz_full_patience_delay"),
+    )
 
 
 @probe("kernel.mitigations")
@@ -652,8 +727,10 @@ def periodic_work(kernel: Kernel, nohz_full: bool = False, cpu: int | None = Non
     its number, checked against ``kernel.watchdog_cpumask`` (whose default leaves out the
     nohz_full CPUs, admin-guide/lockup-watchdogs.rst).
 
-    - scheduler tick: HZ per second on a busy CPU; about 1 per second on a nohz_full CPU
-      with one task (timers/no_hz.rst: the tick is not fully stopped, it runs once a second).
+    - scheduler tick: HZ per second on a busy CPU; on a nohz_full CPU with one task, none
+      since 4.17, where a housekeeping CPU runs the residual 1 Hz tick remotely (commit
+      d84b31313ef8, "sched/isolation: Offload residual 1Hz scheduler tick"), about 1 per
+      second before (timers/no_hz.rst).
     - vmstat: per-CPU statistics folded every ``vm.stat_interval`` seconds
       (admin-guide/sysctl/vm.rst); nohz_full CPUs have it quiesced once their counters are
       folded, so 0 there is a best case.
@@ -664,8 +741,16 @@ def periodic_work(kernel: Kernel, nohz_full: bool = False, cpu: int | None = Non
     tick: float | Unread
     hz = kernel.tick.hz
     if nohz_full:
-        tick = 1.0
-        tick_setting = "nohz_full CPU: residual 1 Hz tick"
+        offloaded = kernel.version.at_least(4, 17)
+        if isinstance(offloaded, Unread):
+            tick = offloaded
+            tick_setting = "nohz_full CPU: kernel version unknown (a residual 1 Hz tick before 4.17)"
+        elif offloaded:
+            tick = 0.0
+            tick_setting = "nohz_full CPU: the residual 1 Hz tick runs on a housekeeping CPU (4.17+)"
+        else:
+            tick = 1.0
+            tick_setting = "nohz_full CPU: residual 1 Hz tick (before 4.17)"
     else:
         tick = float(hz) if isinstance(hz, int) else hz
         tick_setting = f"CONFIG_HZ={hz}" if isinstance(hz, int) else "CONFIG_HZ unknown"
@@ -740,6 +825,7 @@ def read_kernel(host: Host) -> Kernel:
         mitigations=read_mitigations(host),
         machine_check=read_machine_check(host),
         virtualization=read_virtualization(host),
+        rcu=read_rcu(host),
     )
 
 
@@ -747,8 +833,9 @@ __all__ = [
     "AVAILABLE_CLOCKSOURCE", "CONFIG_GZ", "CURRENT_CLOCKSOURCE", "DEBUG_PREEMPT", "MCE_IGNORE_CE",
     "PREEMPT_MODES", "REALTIME", "TSC_FLAGS", "VULNERABILITIES_DIR", "Clocksource", "Kernel",
     "KernelBuild", "KernelConfig", "KernelVersion", "MachineCheck", "Mitigations", "PeriodicWork", "Preemption",
-    "RtThrottling", "Tick", "Vulnerability", "Watchdogs", "decompress_config", "kconfig_preempt_model",
+    "Rcu", "RtThrottling", "Tick", "Vulnerability", "Watchdogs", "decompress_config", "kconfig_preempt_model",
     "read_clocksource", "read_kernel", "read_kernel_build", "read_kernel_config", "read_kernel_version",
-    "periodic_work", "read_machine_check", "read_mitigations", "read_preemption", "read_rt_throttling", "read_sysctl",
+    "periodic_work", "read_machine_check", "read_mitigations", "read_preemption", "read_rcu", "read_rt_throttling",
+    "read_sysctl",
     "read_tick", "read_virtualization", "read_watchdogs", "version_flags",
 ]
