@@ -503,13 +503,3 @@ def test_every_fixture_host_reads_without_error():
         data = to_jsonable(read_memory(open_host(host_dir)))
         json.dumps(data)
         assert data["vm"]["swappiness"] is not None, host_dir.name
-
-
-def test_hugepage_commands_default_to_the_highest_node():
-    from hftinfra.viz.memory import hugepage_commands
-
-    mem = read_memory(fixture("tuned-2s"))
-    text = hugepage_commands(mem, None, 4)
-    assert "echo 4 > /sys/devices/system/node/node1/hugepages/hugepages-1048576kB/nr_hugepages" in text
-    assert "hugepages=0:0,1:4" in text
-    assert "node 0" in hugepage_commands(mem, 0, 2) and "does not exist" in hugepage_commands(mem, 5, 2)

@@ -522,10 +522,16 @@ def _read_thp_sizes(host: Host) -> tuple[ThpSize, ...] | Unread:
     sizes = []
     for name in names:
         m = _POOL_DIR.match(name)
-        if m:
-            path = f"{THP_DIR}/{name}/enabled"
-            value = host.read_value(path, parse_bracketed_choice)
-            sizes.append(ThpSize(int(m.group(1)), value if isinstance(value, Unread) else value[0], path))
+        if not m:
+            continue
+        path = f"{THP_DIR}/{name}/enabled"
+        inside = host.listdir(f"{THP_DIR}/{name}")
+        if not isinstance(inside, Unread) and "enabled" not in inside:
+            # A size only shmem can use (8 kB on x86-64 6.18): the folder holds shmem_enabled
+            # and no control for anonymous memory.
+            continue
+        value = host.read_value(path, parse_bracketed_choice)
+        sizes.append(ThpSize(int(m.group(1)), value if isinstance(value, Unread) else value[0], path))
     return tuple(sorted(sizes, key=lambda s: s.size_kb))
 
 

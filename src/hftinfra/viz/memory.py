@@ -216,35 +216,5 @@ def compare_table(hosts: list[tuple[str, Memory]], title: str = "Memory settings
     return HtmlTable(title, ["setting", *[label for label, _ in hosts]], rows)
 
 
-__all__ = ["compare_table", "hugepage_commands", "memory_per_node_figure", "node_breakdown", "settings_rows", "settings_table",
+__all__ = ["compare_table", "memory_per_node_figure", "node_breakdown", "settings_rows", "settings_table",
            "size_name"]
-
-
-def hugepage_commands(mem: Memory, node: int | None, pages: int, size_kb: int = 1048576) -> str:
-    """Commands that reserve ``pages`` hugepages of ``size_kb`` on NUMA ``node`` of this host
-    (None: the highest-numbered node, where the NIC usually is on a tuned two-socket box):
-    at run time through the node's sysfs file, and at boot with the node form of
-    ``hugepages=`` (admin-guide/mm/hugetlbpage.rst). Text only; nothing is run."""
-    name = size_name(size_kb)
-    if node is None:
-        nodes = mem.hugepages.nodes
-        node = max(n.node for n in nodes) if not isinstance(nodes, Unread) and nodes else 0
-    sysfs = f"/sys/devices/system/node/node{node}/hugepages/hugepages-{size_kb}kB/nr_hugepages"
-    boot_size = f"{size_kb // KB_PER_GIB}G" if size_kb % KB_PER_GIB == 0 else f"{size_kb // 1024}M"
-    nodes = mem.hugepages.nodes
-    known = [] if isinstance(nodes, Unread) else [n.node for n in nodes]
-    if known and node not in known:
-        return f"# node {node} does not exist here (nodes: {', '.join(map(str, known))})"
-    per_node = ",".join(f"{n}:{pages if n == node else 0}" for n in (known or [node]))
-    current = "unknown"
-    if known:
-        pool = next(n for n in nodes if n.node == node).pool(size_kb)  # type: ignore[union-attr]
-        current = "size not offered" if pool is None else show(pool.total)
-    return "\n".join([
-        f"# {pages} x {name} pages on node {node} (now: {current})",
-        "# at run time (as root; may fall short when memory is fragmented, so read it back):",
-        f"echo {pages} > {sysfs}",
-        f"cat {sysfs}",
-        "# at boot (kernel command line), reserved before memory fragments:",
-        f"default_hugepagesz={boot_size} hugepagesz={boot_size} hugepages={per_node}",
-    ])
