@@ -18,15 +18,22 @@ from hftinfra.host import open_host
 from hftinfra.profiles import load_profile
 
 CPU = "/sys/devices/system/cpu"
-CMDLINE = ("BOOT_IMAGE=/vmlinuz-6.1.0 root=/dev/sda1 ro isolcpus=managed_irq,domain,2-3,6-7 "
+RELEASE = "6.12.43+deb13-amd64"
+CMDLINE = (f"BOOT_IMAGE=/vmlinuz-{RELEASE} root=/dev/sda1 ro isolcpus=managed_irq,domain,2-3,6-7 "
            "nohz_full=2-3,6-7 rcu_nocbs=2-3,6-7 irqaffinity=0-1,4-5 skew_tick=1 tsc=reliable "
+           "rcupdate.rcu_normal_after_boot=1 rcutree.nohz_full_patience_delay=1000 "
            "nosoftlockup mce=ignore_ce mitigations=off transparent_hugepage=never preempt=full "
            "default_hugepagesz=1G hugepagesz=1G hugepages=4")
+# A kernel from before 6.12, where sched_rt_runtime_us throttles realtime tasks in any build.
+OLDER_KERNEL = {"/proc/sys/kernel/osrelease": "6.1.0-18-amd64"}
+RCUPDATE = "/sys/module/rcupdate/parameters"
+RCUTREE = "/sys/module/rcutree/parameters"
 
 
 def tuned_files() -> dict:
     """An 8-CPU, SMT-2 host (siblings n and n+4) with 2-3,6-7 isolated as whole cores,
-    tuned for the hft-isolated profile."""
+    tuned for the hft-isolated profile, on a Debian 13 kernel (6.12) whose build config is
+    not on the host."""
     files: dict = {
         "/proc/cmdline": CMDLINE,
         f"{CPU}/possible": "0-7", f"{CPU}/present": "0-7", f"{CPU}/online": "0-7", f"{CPU}/offline": "",
@@ -44,8 +51,12 @@ def tuned_files() -> dict:
         "/proc/sys/kernel/soft_watchdog": "0", "/proc/sys/kernel/nmi_watchdog": "0",
         "/proc/sys/kernel/watchdog_thresh": "10", "/proc/sys/kernel/hung_task_timeout_secs": "600",
         "/proc/sys/kernel/sched_rt_runtime_us": "950000", "/proc/sys/kernel/sched_rt_period_us": "1000000",
-        "/proc/sys/kernel/version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1",
-        "/proc/sys/kernel/osrelease": "6.1.0-18-amd64", "/proc/sys/kernel/hostname": "tuned-mini",
+        "/proc/sys/kernel/version": "#1 SMP PREEMPT_DYNAMIC Debian 6.12.43-1 (2025-08-27)",
+        "/proc/sys/kernel/osrelease": RELEASE, "/proc/sys/kernel/hostname": "tuned-mini",
+        "/proc/sys/kernel/watchdog_cpumask": "0-1,4-5",
+        f"{RCUPDATE}/rcu_expedited": "0", f"{RCUPDATE}/rcu_normal": "1", f"{RCUPDATE}/rcu_normal_after_boot": "1",
+        f"{RCUTREE}/blimit": "10", f"{RCUTREE}/qhimark": "10000", f"{RCUTREE}/qlowmark": "100",
+        f"{RCUTREE}/jiffies_till_first_fqs": "3", f"{RCUTREE}/nohz_full_patience_delay": "1000",
         "/sys/kernel/debug/sched/preempt": "none voluntary (full)",
         "/sys/devices/system/clocksource/clocksource0/current_clocksource": "tsc",
         "/sys/devices/system/clocksource/clocksource0/available_clocksource": "tsc hpet acpi_pm",
@@ -54,6 +65,10 @@ def tuned_files() -> dict:
         f"{CPU}/vulnerabilities/spectre_v2": "Vulnerable",
         "/sys/kernel/mm/transparent_hugepage/enabled": "always madvise [never]",
         "/sys/kernel/mm/transparent_hugepage/defrag": "always defer defer+madvise madvise [never]",
+        # Per-size THP controls (6.8+) at their defaults: the PMD size inherits, the others are never.
+        "/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled": "always [inherit] madvise never",
+        "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled": "always inherit madvise [never]",
+        "/proc/sys/vm/compact_unevictable_allowed": "0",
         "/sys/kernel/mm/ksm/run": "0", "/sys/kernel/mm/ksm/pages_sharing": "0",
         "/proc/swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority",
         "/proc/meminfo": "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nMemAvailable: 9000000 kB\n"
@@ -177,18 +192,26 @@ CASES = [
     ("cpu.governor", {**{f"{CPU}/cpu{n}/cpufreq": None for n in range(8)}, f"{CPU}/cpufreq": None,
                       f"{CPU}/cpufreq/": "", f"{CPU}/intel_pstate": None},
      "skip", "no cpufreq driver"),
-    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate/min_perf_pct": "30"}, "fail", "differs"),
+    # The floor matters only where a governor can lower the frequency (intel_pstate.rst).
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate/min_perf_pct": "30",
+                             **_percpu("cpufreq/scaling_governor", "powersave")}, "fail", "differs"),
+    ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate/min_perf_pct": "30"}, "skip", "does not matter"),
     ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None, **_percpu("cpufreq/scaling_driver", "acpi-cpufreq")},
      "skip", "lists no intel_pstate"),
     # The driver says intel_pstate yet its directory is not there: a partial capture, not a fact.
     ("cpu.pstate_min_perf", {f"{CPU}/intel_pstate": None}, "unknown", "min_perf_pct"),
     ("cpu.turbo", {f"{CPU}/intel_pstate/no_turbo": "0"}, "warn", "differs"),
-    ("cpu.epp", _percpu("cpufreq/energy_performance_preference", "balance_power"), "fail", "differs"),
+    ("cpu.epp", {**_percpu("cpufreq/energy_performance_preference", "balance_power"),
+                 **_percpu("cpufreq/scaling_governor", "powersave"), f"{CPU}/intel_pstate/min_perf_pct": "30"},
+     "warn", "differs"),
+    # Under the performance governor with HWP the driver holds EPP itself: another value is unused.
+    ("cpu.epp", _percpu("cpufreq/energy_performance_preference", "balance_power"), "skip", "not used"),
     ("cpu.epp", {f"{CPU}/cpu{n}/cpufreq/energy_performance_preference": None for n in range(8)}, "skip",
      "energy_performance_preference"),
     # One CPU whose driver answers but whose EPP file is missing: that CPU is not judged as good.
-    ("cpu.epp", {f"{CPU}/cpu3/cpufreq/energy_performance_preference": None}, "unknown",
-     "cpu3/cpufreq/energy_performance_preference"),
+    ("cpu.epp", {f"{CPU}/cpu3/cpufreq/energy_performance_preference": None,
+                 **_percpu("cpufreq/scaling_governor", "powersave"), f"{CPU}/intel_pstate/min_perf_pct": "30"},
+     "unknown", "cpu3/cpufreq/energy_performance_preference"),
     ("cpu.cstates", _percpu("cpuidle/state2/disable", "0") | {"/dev/cpu_dma_latency": struct.pack("<i", 2000000000)},
      "fail", "differs"),
     # A PM QoS request of 2 us keeps the governor out of C6 even when C6 is enabled.
@@ -207,20 +230,31 @@ CASES = [
     ("cpu.pm_qos", {"/dev/cpu_dma_latency": None}, "unknown", "cpu_dma_latency"),
     ("kernel.skew_tick", {"/proc/cmdline": CMDLINE.replace("skew_tick=1 ", "")}, "fail", "no skew_tick"),
     ("kernel.timer_migration", {"/proc/sys/kernel/timer_migration": "1"}, "fail", "differs"),
-    ("kernel.watchdog", {"/proc/sys/kernel/soft_watchdog": "1",
-                         "/proc/cmdline": CMDLINE.replace("nosoftlockup ", "")}, "fail", "differs"),
+    ("kernel.watchdog", {"/proc/sys/kernel/soft_watchdog": "1", "/proc/sys/kernel/watchdog_cpumask": "0-7",
+                         "/proc/cmdline": CMDLINE.replace("nosoftlockup ", "")}, "fail", "isolated CPUs 2-3,6-7 among"),
     ("kernel.watchdog", {"/proc/sys/kernel/watchdog": "0", "/proc/sys/kernel/soft_watchdog": "1"}, "pass", ""),
-    ("kernel.nmi_watchdog", {"/proc/sys/kernel/nmi_watchdog": "1"}, "fail", "differs"),
+    ("kernel.nmi_watchdog", {"/proc/sys/kernel/nmi_watchdog": "1", "/proc/sys/kernel/watchdog_cpumask": "0-7"},
+     "fail", "differs"),
     ("kernel.nmi_watchdog", {"/proc/sys/kernel/nmi_watchdog": None}, "unknown", "nmi_watchdog"),
-    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "-1"}, "warn", "runaway"),
-    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "500000"}, "fail", "differs"),
+    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "-1", **OLDER_KERNEL}, "warn", "runaway"),
+    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "500000", **OLDER_KERNEL}, "fail",
+     "before 6.12"),
+    # 6.12 with no build config: whether -1 matters depends on CONFIG_RT_GROUP_SCHED.
+    ("kernel.sched_rt_runtime", {"/proc/sys/kernel/sched_rt_runtime_us": "-1"}, "unknown", "RT group scheduling"),
     ("kernel.stat_interval", {"/proc/sys/vm/stat_interval": "1"}, "fail", "differs"),
     ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": "120"}, "fail", "differs"),
     ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": "0"}, "pass", ""),
     ("kernel.hung_task", {"/proc/sys/kernel/hung_task_timeout_secs": None}, "skip", "hung-task"),
     ("kernel.clocksource", {"/sys/devices/system/clocksource/clocksource0/current_clocksource": "hpet"},
      "fail", "current"),
-    ("kernel.clocksource", {"/proc/cmdline": CMDLINE.replace("tsc=reliable ", "")}, "fail", "tsc_param"),
+    ("kernel.clocksource", {"/proc/cmdline": CMDLINE.replace("tsc=reliable ", "")}, "fail", "tsc_watchdog"),
+    ("kernel.rcu_normal_after_boot", {f"{RCUPDATE}/rcu_normal_after_boot": "0", f"{RCUPDATE}/rcu_normal": "0",
+                                      "/proc/cmdline": CMDLINE.replace("rcupdate.rcu_normal_after_boot=1 ", "")},
+     "fail", "differs"),
+    ("kernel.rcu_patience_delay", {f"{RCUTREE}/nohz_full_patience_delay": "0",
+                                   "/proc/cmdline": CMDLINE.replace("rcutree.nohz_full_patience_delay=1000 ", "")},
+     "fail", "differs"),
+    ("kernel.rcu_patience_delay", {f"{RCUTREE}/nohz_full_patience_delay": None}, "skip", "lists no"),
     ("kernel.mce_ignore_ce", {"/sys/devices/system/machinecheck/machinecheck0/ignore_ce": "0"}, "fail",
      "differs"),
     ("kernel.mce_ignore_ce", {"/sys/devices/system/machinecheck": None}, "skip", "machine-check"),
@@ -233,6 +267,7 @@ CASES = [
                     "/proc/cmdline": CMDLINE.replace("transparent_hugepage=never ", "")}, "fail", "differs"),
     ("memory.thp", {"/sys/kernel/mm/transparent_hugepage": None}, "skip", "transparent hugepages"),
     ("memory.ksm", {"/sys/kernel/mm/ksm/run": "1"}, "fail", "running"),
+    ("memory.compact_unevictable", {"/proc/sys/vm/compact_unevictable_allowed": "1"}, "fail", "differs"),
     ("memory.ksm", {"/sys/kernel/mm/ksm": None}, "skip", "KSM"),
     ("memory.swap", {"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition\t8388604\t0\t-2"},
      "fail", "/dev/sda2"),
@@ -512,14 +547,14 @@ def test_missing_with_a_partial_parent_is_unknown_not_absent(host_with, check_id
 @pytest.mark.parametrize("check_id,path,option", NOT_BUILT, ids=[c[0] for c in NOT_BUILT])
 def test_build_config_proves_a_feature_absent(host_with, check_id, path, option):
     f = status_of(host_with({path: None, "/proc/config.gz": None,
-                             "/boot/config-6.1.0-18-amd64": f"CONFIG_HZ=1000\n# {option} is not set"}), check_id)
+                             f"/boot/config-{RELEASE}": f"CONFIG_HZ=1000\n# {option} is not set"}), check_id)
     assert option in f"{f.observed} {f.message}", (f.status, f.observed, f.message)
     assert f.status == ("fail" if check_id == "cpu.nohz_full" else "skip")
 
 
 def test_build_config_with_the_feature_makes_a_missing_file_unknown(host_with):
     f = status_of(host_with({f"{CPU}/nohz_full": None,
-                             "/boot/config-6.1.0-18-amd64": "CONFIG_HZ=1000\nCONFIG_NO_HZ_FULL=y"}), "cpu.nohz_full")
+                             f"/boot/config-{RELEASE}": "CONFIG_HZ=1000\nCONFIG_NO_HZ_FULL=y"}), "cpu.nohz_full")
     assert f.status == "unknown"
 
 

@@ -22,7 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LIVE_FILES = ["tests/test_cpu.py", "tests/test_memory.py", "tests/test_kernel.py", "tests/test_audit.py",
-              "tests/test_snapshot.py", "tests/test_host.py"]
+              "tests/test_snapshot.py", "tests/test_host.py", "tests/test_checks_power.py",
+              "tests/test_checks_memory.py"]
 
 
 def _namespace_unavailable() -> str | None:

@@ -21,7 +21,12 @@ Designs
   1 us /dev/cpu_dma_latency request held by the tuning daemon. Preemption stays the RHEL
   default (voluntary): the trading threads busy-poll alone on isolated CPUs. 16 × 1 GiB hugepages on
   node 1, THP never, KSM off, no swap, swappiness 10, mitigations=off (single-tenant box
-  running only the firm's code), RHEL 9 kernel (NO_HZ_FULL, CPUMASK_OFFSTACK).
+  running only the firm's code), RHEL 9 kernel (NO_HZ_FULL, CPUMASK_OFFSTACK). Kernel command
+  line as tuned's network-latency writes it (skew_tick=1 tsc=reliable
+  rcupdate.rcu_normal_after_boot=1 rcutree.nohz_full_patience_delay=1000); this 5.14 kernel
+  predates the patience parameter (6.11) and, like mainline before 5.16, does not show
+  rcu_normal_after_boot under /sys/module/rcupdate/parameters. kernel.watchdog_cpumask is the
+  NO_HZ_FULL default, the housekeeping CPUs.
 - untuned-2s: the same hardware and kernel with distro defaults: no isolation (nohz_full
   reads "(null)", the unallocated mask of an OFFSTACK kernel), intel_pstate powersave with
   EPP balance_performance, turbo on, every C-state enabled, THP always, swap on,
@@ -303,6 +308,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     if m.tuned:
         pages = ",".join(f"{n}:{k}" for n, k in sorted(m.hugepages_1g_node.items()))
         tuning = (f"{m.extra_cmdline} intel_pstate=active processor.max_cstate=1 skew_tick=1 tsc=reliable "
+                  f"rcupdate.rcu_normal_after_boot=1 rcutree.nohz_full_patience_delay=1000 "
                   f"nosoftlockup nmi_watchdog=0 mce=ignore_ce audit=0 mitigations=off transparent_hugepage=never "
                   f"default_hugepagesz=1G hugepagesz=1G hugepages={pages}")
         root = "root=/dev/mapper/rl-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M"
@@ -327,6 +333,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         f[f"{CPU}/vulnerabilities/{name}"] = text
     f["/sys/devices/virtual/workqueue/cpumask"] = cpumask(m.housekeeping if m.tuned else m.cpus, nr)
     f["/sys/module/intel_idle/parameters/max_cstate"] = "9"
+    f["/sys/module/intel_idle/parameters/states_off"] = "0"
 
     # ---- per CPU -----------------------------------------------------------------------
     l3_ways = 12 if m.l3_kb % 12 == 0 else 16
@@ -350,6 +357,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         if c != 0 or "cpu0_hotplug" in cmdline:
             f[f"{base}/online"] = "1" if is_online else "0"
         f[f"{base}/node{s}"] = Link(f"../../node/node{s}")
+        # drivers/base/cpu.c register_cpu() exposes the per-CPU resume latency limit, "0"
+        # meaning no constraint (drivers/base/power/sysfs.c).
+        f[f"{base}/power/pm_qos_resume_latency_us"] = "0"
         if is_online:
             # arch/x86/kernel/cpu/intel_epb.c adds power/energy_perf_bias when a CPU comes
             # online and removes it when it goes offline.
@@ -527,9 +537,10 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
 
     # ---- sysctls -------------------------------------------------------------------------
     vm = {"swappiness": 10, "zone_reclaim_mode": 0, "dirty_ratio": 10, "dirty_background_ratio": 3,
-          "dirty_bytes": 0, "dirty_background_bytes": 0, "stat_interval": 10} if m.tuned else \
+          "dirty_bytes": 0, "dirty_background_bytes": 0, "stat_interval": 10,
+          "compact_unevictable_allowed": 0} if m.tuned else \
          {"swappiness": 60, "zone_reclaim_mode": 0, "dirty_ratio": 20, "dirty_background_ratio": 10,
-          "dirty_bytes": 0, "dirty_background_bytes": 0, "stat_interval": 1}
+          "dirty_bytes": 0, "dirty_background_bytes": 0, "stat_interval": 1, "compact_unevictable_allowed": 1}
     for k, v in vm.items():
         f[f"/proc/sys/vm/{k}"] = str(v)
     kern = {"numa_balancing": 0, "watchdog": 0, "nmi_watchdog": 0, "soft_watchdog": 0, "timer_migration": 0,
@@ -537,8 +548,22 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         if m.tuned else \
         {"numa_balancing": 1, "watchdog": 1, "nmi_watchdog": 1, "soft_watchdog": 1, "timer_migration": 1,
          "sched_rt_runtime_us": 950000, "sched_rt_period_us": 1000000, "hung_task_timeout_secs": 120}
+    # admin-guide/sysctl/kernel.rst: a NO_HZ_FULL kernel leaves the nohz_full CPUs out of
+    # the default watchdog_cpumask; otherwise it holds every possible CPU.
+    kern["watchdog_cpumask"] = cpulist(m.housekeeping if m.isolated else m.cpus)
     for k, v in kern.items():
         f[f"/proc/sys/kernel/{k}"] = str(v)
+    # Built-in RCU module parameters of a 5.14 kernel: rcupdate's rcu_expedited, rcu_normal
+    # and rcu_normal_after_boot had mode 0 until 5.16, and rcutree has no
+    # nohz_full_patience_delay before 6.11.
+    for name, value in (("rcu_cpu_stall_ftrace_dump", "0"), ("rcu_cpu_stall_suppress", "0"),
+                        ("rcu_cpu_stall_suppress_at_boot", "0"), ("rcu_cpu_stall_timeout", "60"),
+                        ("rcu_task_ipi_delay", "100"), ("rcu_task_stall_timeout", "600000")):
+        f[f"/sys/module/rcupdate/parameters/{name}"] = value
+    for name, value in (("blimit", "10"), ("qhimark", "10000"), ("qlowmark", "100"), ("qovld", "20000"),
+                        ("jiffies_till_first_fqs", "3"), ("jiffies_till_next_fqs", "3"), ("kthread_prio", "0"),
+                        ("rcu_kick_kthreads", "N"), ("rcu_nocb_gp_stride", "-1"), ("use_softirq", "Y")):
+        f[f"/sys/module/rcutree/parameters/{name}"] = value
     f["/proc/sys/kernel/osrelease"] = m.kernel
     f["/proc/sys/kernel/hostname"] = m.hostname
     f["/proc/sys/kernel/version"] = m.kernel_build
@@ -555,7 +580,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         "CONFIG_CPUMASK_OFFSTACK=y", "CONFIG_NR_CPUS=8192", "CONFIG_CPU_ISOLATION=y",
         "# CONFIG_HZ_100 is not set", "# CONFIG_HZ_250 is not set", "# CONFIG_HZ_300 is not set",
         "CONFIG_HZ_1000=y", "CONFIG_HZ=1000", "CONFIG_X86_INTEL_PSTATE=y", "CONFIG_INTEL_IDLE=y",
-        "CONFIG_HARDLOCKUP_DETECTOR=y", "CONFIG_SOFTLOCKUP_DETECTOR=y"])
+        "CONFIG_HARDLOCKUP_DETECTOR=y", "CONFIG_SOFTLOCKUP_DETECTOR=y", "CONFIG_COMPACTION=y"])
     cs = "/sys/devices/system/clocksource/clocksource0"
     f[f"{cs}/current_clocksource"] = "tsc"
     f[f"{cs}/available_clocksource"] = "tsc hpet acpi_pm "
