@@ -599,15 +599,16 @@ def test_bench_grows_a_capture_consistently(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["dir", "archive"])
-def test_folders_listed_at_capture_are_whole_in_the_snapshot(tmp_path, kind):
-    # A snapshot holds only the files probes read, except in folders a probe listed: there an
-    # absent name was absent on the host, and checks may say so (memory.thp's per-size folders).
+def test_folders_listed_at_capture_keep_every_sub_folder(tmp_path, kind):
+    # A snapshot holds only the files probes read, but every sub-folder and link of a folder a
+    # probe listed: an absent sub-folder there was absent on the host (memory.thp's per-size
+    # folders), and checks may say so.
     live = open_host(None)
     result = snapshot.capture(live, {"t.cpus": probe_cpus})
     snap = open_host(snapshot.write(result.captured, target(tmp_path, kind)))
-    assert snap.listed_whole("/sys/devices/system/cpu") and live.listed_whole("/sys/devices/system/cpu")
-    assert not snap.listed_whole("/proc/sys/kernel")
+    assert snap.keeps_all_folders("/sys/devices/system/cpu") and live.keeps_all_folders("/sys/devices/system/cpu")
+    assert not snap.keeps_all_folders("/proc/sys/kernel")
     # A copy of the snapshot keeps that, and does not claim more than its source had.
     copy = open_host(snapshot.write(snapshot.capture(snap, {"t.cpus": probe_cpus}).captured,
                                     target(tmp_path, kind, "copy")))
-    assert copy.listed_whole("/sys/devices/system/cpu") and not copy.listed_whole("/proc/sys/kernel")
+    assert copy.keeps_all_folders("/sys/devices/system/cpu") and not copy.keeps_all_folders("/proc/sys/kernel")

@@ -265,10 +265,11 @@ class Host:
     def _read_probe(self, path: str) -> None:
         self._read_bytes(path)
 
-    def listed_whole(self, path: str) -> bool:
-        """Whether a listing of ``path`` shows every entry the host had there, so that an
-        absent name is absent on the host. A snapshot holds only what was read, except in
-        the folders its capture listed (recorded in meta.json)."""
+    def keeps_all_folders(self, path: str) -> bool:
+        """Whether a listing of ``path`` shows every sub-folder and link the host had there,
+        so that an absent one was absent on the host. A snapshot holds only what was read,
+        plus the sub-folders and links of each folder its capture listed (named in
+        meta.json); files there that nobody read are left out even so."""
         return False
 
     def describe(self) -> str:
@@ -313,7 +314,7 @@ class LiveHost(Host):
             self.recorder.dirs.add(path)
         return os.path.isdir(self._p(path))
 
-    def listed_whole(self, path: str) -> bool:
+    def keeps_all_folders(self, path: str) -> bool:
         return True
 
     def _read_probe(self, path: str) -> None:
@@ -573,7 +574,7 @@ class SnapshotHost(Host):
     def _read_probe(self, path: str) -> None:
         self._tree.resolve(path)  # raises if absent; no need to read the bytes
 
-    def listed_whole(self, path: str) -> bool:
+    def keeps_all_folders(self, path: str) -> bool:
         listed = self.meta.get("listed")
         return isinstance(listed, list) and _norm(path) in listed
 

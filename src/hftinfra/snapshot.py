@@ -13,7 +13,8 @@ listed, link read and command run. The snapshot then holds those and nothing els
 - reads that failed as ``denied`` or ``unsupported`` (``hftinfra/unread.json``), so a
   snapshot taken as an unprivileged user says "denied" where the host did, not "missing";
 - ``hftinfra/meta.json``: schema, capture time, version, kernel, hostname, whether the
-  host was a virtual machine, who captured it.
+  host was a virtual machine, who captured it, and which folders were listed (so a check
+  can tell a sub-folder the host lacked from one nobody looked for).
 
 A path that was only tested for existence is written as an empty file: the probe saw that
 it exists and never saw its content, and reading it now (``/proc/kmsg``, a device) could
@@ -104,8 +105,8 @@ class CapturingHost(Host):
         self.listed.setdefault(path, result)
         return result
 
-    def listed_whole(self, path: str) -> bool:
-        return self.inner.listed_whole(path)
+    def keeps_all_folders(self, path: str) -> bool:
+        return self.inner.keeps_all_folders(path)
 
     def readlink(self, path: str) -> str | Unread:
         path = _norm(path)
@@ -391,8 +392,8 @@ def capture(host: Host, probes: dict[str, Callable[[Host], object]] | None = Non
         "virtualization_evidence": virt.evidence,
         "user": _user(),
         "probes": sorted(probes),
-        # Folders listed whole at capture: there, an absent entry was absent on the host.
-        "listed": sorted(p for p, r in cap.listed.items() if not isinstance(r, Unread) and host.listed_whole(p)),
+        # Folders listed at capture keep all their sub-folders and links (collect() below).
+        "listed": sorted(p for p, r in cap.listed.items() if not isinstance(r, Unread) and host.keeps_all_folders(p)),
         "redacted": False,
     }
     if not host.is_live:

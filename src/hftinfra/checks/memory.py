@@ -59,7 +59,7 @@ def _thp_sizes_unseen(ctx) -> Unread | None:
     """Why per-size controls that the listing does not show may still exist, or None when
     their absence is a fact (the folder was listed whole, live or at capture, or the kernel
     is older than 6.8)."""
-    if ctx.host.listed_whole(THP_DIR):
+    if ctx.host.keeps_all_folders(THP_DIR):
         return None
     newer, release = _kernel_at_least(ctx, THP_SIZES_SINCE)
     if newer is False:
