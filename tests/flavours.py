@@ -138,8 +138,19 @@ def _bare_kernel(tree: Path) -> None:
                                         "/sys/kernel/mm/transparent_hugepage\n/sys/kernel/mm/ksm\n")
 
 
-VARIANTS = {"cpuidle-none": _cpuidle_none, "bare-kernel": _bare_kernel}
-FLAVOURS = ("tuned-2s", "untuned-2s", "cpu0-offline", "untuned-2s+cpuidle-none", "cpu0-offline+bare-kernel")
+def _arm64_cpuinfo(tree: Path) -> None:
+    # arm64 prints per-CPU "Features" and the MIDR fields (arch/arm64/kernel/cpuinfo.c), no
+    # "flags" and no model name.
+    cpus = len(list((tree / "sys/devices/system/cpu").glob("cpu[0-9]*")))
+    block = ("processor\t: {n}\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 "
+             "atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\n"
+             "CPU architecture: 8\nCPU variant\t: 0x3\nCPU part\t: 0xd0c\nCPU revision\t: 1\n\n")
+    (tree / "proc/cpuinfo").write_text("".join(block.format(n=n) for n in range(cpus)))
+
+
+VARIANTS = {"cpuidle-none": _cpuidle_none, "bare-kernel": _bare_kernel, "arm64-cpuinfo": _arm64_cpuinfo}
+FLAVOURS = ("tuned-2s", "untuned-2s", "cpu0-offline", "untuned-2s+cpuidle-none", "cpu0-offline+bare-kernel",
+            "untuned-2s+arm64-cpuinfo")
 
 
 def main(argv: list[str]) -> int:

@@ -40,7 +40,7 @@ def test_tuned_host_passes_hft_isolated_without_fail(tuned):
 UNTUNED_FAILS = [
     "cpu.isolated", "cpu.nohz_full", "cpu.rcu_nocbs", "cpu.irqaffinity", "cpu.systemd_affinity",
     "cpu.workqueue_mask", "cpu.governor", "cpu.pstate_min_perf", "cpu.cstates",
-    "kernel.skew_tick", "kernel.timer_migration", "kernel.watchdog", "kernel.nmi_watchdog",
+    "kernel.skew_tick", "kernel.watchdog", "kernel.nmi_watchdog",
     "kernel.stat_interval", "kernel.hung_task", "kernel.mce_ignore_ce", "memory.thp", "memory.swap",
     "memory.swappiness", "memory.numa_balancing", "memory.dirty", "memory.hugepages",
     "memory.compact_unevictable",

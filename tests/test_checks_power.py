@@ -202,11 +202,22 @@ def test_unreadable_per_cpu_limit_cannot_make_shallow_states_deeper(host_from):
     assert f.status == "pass", (f.observed, f.message)
 
 
+NO_PER_CPU = {f"{CPU}/cpu{n}/power": None for n in range(8)}
+
+
+def test_per_cpu_limits_a_snapshot_did_not_hold_are_unknown(host_from):
+    # Every CONFIG_PM kernel has the files, and a snapshot keeps only what was read: missing
+    # there is not "this kernel has none".
+    f = finding(host_from({**C6_ON, **NO_PER_CPU}), "cpu.cstates")
+    assert f.status == "unknown", (f.observed, f.message)
+    assert "pm_qos_resume_latency_us" in f.message
+
+
 def test_kernel_without_per_cpu_files_is_judged_on_the_global_limit(host_from):
-    # tuned_files has no cpuN/power folders: the listing shows the kernel has none to read.
-    f = finding(host_from(C6_ON), "cpu.cstates")
+    config = {"/boot/config-6.12.43+deb13-amd64": "CONFIG_HZ=1000\n# CONFIG_PM is not set\n"}
+    f = finding(host_from({**C6_ON, **NO_PER_CPU, **config}), "cpu.cstates")
     assert f.status == "fail", (f.observed, f.message)
-    assert "lists no power" in f.message
+    assert "CONFIG_PM is not set" in f.message
 
 
 def test_cstates_fix_offers_the_per_cpu_limit(host_from):
@@ -232,7 +243,7 @@ def test_idle_probe_reads_the_limits(host_from):
 
 
 def test_unread_limits_show_as_unknown_never_as_none(host_from):
-    idle = read_idle(host_from({}))  # no /sys/module, no cpuN/power
+    idle = read_idle(host_from(NO_PER_CPU))  # no /sys/module, no cpuN/power
     rows = {r.limit: r for r in idle.limits().rows}
     states_off = rows["intel_idle.states_off"].value
     assert isinstance(states_off, Unread) and states_off.reason is Reason.MISSING

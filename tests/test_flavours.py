@@ -1,11 +1,11 @@
 """The live-host tests, run again as if on other machines.
 
-Machines of this project's kind differ from one session to the next (AMD with haltpoll
-idle states, Intel with cpuidle driver 'none', with or without cpufreq), and users run the
-suite on servers. Each flavour below lays another machine's sysfs and procfs files over
-this one in a private mount namespace (tests/flavours.py) and runs every test marked
-``live`` there: they must hold on each, because they compare the library with their own
-read of the same files and accept every honest answer.
+Test machines differ (AMD with haltpoll idle states, Intel with cpuidle driver 'none', with
+or without cpufreq, x86 or arm64), and users run the suite on servers. Each flavour below
+lays another machine's sysfs and procfs files over this one in a private mount namespace
+(tests/flavours.py) and runs every test marked ``live`` there: they must hold on each,
+because they compare the library with their own read of the same files and accept every
+honest answer.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def test_live_tests_hold_on_another_machine(name, tmp_path):
 
 @pytest.mark.root
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["untuned-2s+cpuidle-none", "cpu0-offline+bare-kernel"])
+@pytest.mark.parametrize("name", ["untuned-2s+cpuidle-none", "cpu0-offline+bare-kernel",
+                                  "untuned-2s+arm64-cpuinfo"])
 def test_pages_execute_on_another_machine(name, tmp_path):
     """Every page, executed live on a machine laid out differently from this one."""
     why = _namespace_unavailable()

@@ -681,7 +681,16 @@ register(Check(
 # ---- idle ---------------------------------------------------------------------------------
 
 def _no_qos_evidence(ctx, u, cpu):
-    """Evidence that this kernel has no per-CPU resume latency file, not just a partial capture."""
+    """Evidence that this kernel has no per-CPU resume latency file, not just a partial capture.
+
+    register_cpu() exposes it on every kernel built with CONFIG_PM (drivers/base/cpu.c). A
+    snapshot keeps only the files that were read, so only a live listing, or the build
+    config, can show that it is absent."""
+    built = kernel_option(ctx, "CONFIG_PM")
+    if built is False:
+        return "CONFIG_PM is not set in the kernel's build config"
+    if built is True or not ctx.host.is_live:
+        return None
     base = f"{CPU}/cpu{cpu}"
     return not_on_this_kernel(ctx, u, f"{base}/power") or not_on_this_kernel(ctx, u, base)
 

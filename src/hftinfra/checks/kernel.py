@@ -211,6 +211,10 @@ def _nmi_watchdog(ctx):
         return w
     if isinstance(w.nmi_watchdog, Unread) or not w.nmi_watchdog:
         return Obs(w.nmi_watchdog)
+    if w.watchdog == 0:
+        # kernel.watchdog switches both detectors at once (admin-guide/sysctl/kernel.rst, watchdog).
+        return Obs(0, f"off: kernel.watchdog = 0 turns the hard-lockup detector off too "
+                      f"(kernel.nmi_watchdog reads {w.nmi_watchdog})")
     return Obs(w.nmi_watchdog, note=_mask_note(ctx, w.watchdog_cpumask), extra={"mask": w.watchdog_cpumask})
 
 
@@ -366,7 +370,8 @@ def _watchdog_dropped(ctx, cs) -> tuple[bool | Unread, str]:
     5.16 (b50db7095fe0, "x86/tsc: Disable clocksource watchdog for TSC on qualified
     platorms"): constant_tsc, nonstop_tsc and tsc_adjust, and at most 2 online NUMA nodes.
     6.6 (233756a640be, "x86/tsc: Extend watchdog check exemption to 4-Sockets platform"):
-    at most 4; later kernels count packages instead of nodes, so both must fit."""
+    at most 4 nodes. 6.12 (b4bac279319d, "x86/tsc: Use topology_max_packages() to get
+    package number"): at most 4 packages, whatever the node count (sub-NUMA clustering)."""
     new = _at_least(ctx, 5, 16)
     if new is False:
         return False, f"{_kernel_name(ctx)} keeps the watchdog on the TSC unless told (the exemption came in 5.16)"
@@ -378,21 +383,18 @@ def _watchdog_dropped(ctx, cs) -> tuple[bool | Unread, str]:
         return False, f"the CPU lacks {', '.join(lacking)}, so the kernel keeps the watchdog on the TSC"
     if isinstance(new, Unread):
         return new, f"kernel version unknown ({new}): 5.16+ would drop the watchdog on this CPU by itself"
-    wide = _at_least(ctx, 6, 6) is True
-    limit, commit = (4, "233756a640be, 6.6") if wide else (2, "b50db7095fe0, 5.16")
-    nodes = cs.online_nodes
-    if not isinstance(nodes, frozenset):
-        unread = nodes if isinstance(nodes, Unread) else Unread(Reason.MISSING, "/sys/devices/system/node/online")
-        return unread, f"the online NUMA nodes are unknown ({unread})"
-    counts = [f"{len(nodes)} online NUMA node{'s' if len(nodes) != 1 else ''}"]
-    over = len(nodes) > limit
-    if wide:
-        packages = cs.packages
-        if not isinstance(packages, frozenset):
-            unread = packages if isinstance(packages, Unread) else Unread(Reason.MISSING, "/proc/cpuinfo")
-            return unread, f"the number of packages is unknown ({unread})"
-        counts.append(f"{len(packages)} package{'s' if len(packages) != 1 else ''}")
-        over = over or len(packages) > limit
+    if _at_least(ctx, 6, 12) is True:
+        limit, commit, what, found = 4, "b4bac279319d, 6.12", "package", cs.packages
+        where = "/proc/cpuinfo"
+    else:
+        wide = _at_least(ctx, 6, 6) is True
+        limit, commit = (4, "233756a640be, 6.6") if wide else (2, "b50db7095fe0, 5.16")
+        what, found, where = "online NUMA node", cs.online_nodes, "/sys/devices/system/node/online"
+    if not isinstance(found, frozenset):
+        unread = found if isinstance(found, Unread) else Unread(Reason.MISSING, where)
+        return unread, f"the number of {what}s is unknown ({unread})"
+    counts = [f"{len(found)} {what}{'s' if len(found) != 1 else ''}"]
+    over = len(found) > limit
     name = _kernel_name(ctx)
     if over:
         return False, f"{name} exempts at most {limit} ({commit}) and this host has {' and '.join(counts)}"
@@ -535,6 +537,14 @@ def _rcu_normal(ctx):
     rt = record_field(ctx, "kernel.preempt", "rt")
     if rt is True:
         return Obs(1, "1 (the default on PREEMPT_RT kernels)", why)
+    shown = _at_least(ctx, 5, 16)
+    if shown is not False:
+        # 5.16+ (or a kernel of unknown version) shows it outside PREEMPT_RT: not read here
+        # means not captured, not 0.
+        return Unread(Reason.MISSING, sysfs.source,
+                      f"{_kernel_name(ctx)} shows rcu_normal_after_boot in sysfs (5.16+), and it was not read; "
+                      f"{_cmdline_text(name, cmd)}" if shown is True else
+                      f"{why}; {_cmdline_text(name, cmd)}, and the kernel version is unknown ({shown})")
     if isinstance(rt, Unread):
         return Unread(Reason.MISSING, f"{RCUPDATE_PARAMS}/rcu_normal_after_boot",
                       f"{why}; {_cmdline_text(name, cmd)}, and the default (1 on PREEMPT_RT, else 0) "
@@ -564,10 +574,7 @@ def _rcu_patience(ctx):
     cmd = r.cmdline_patience_delay
     value = r.patience_delay_ms
     if isinstance(value, int):
-        note = _cmdline_text(name, cmd)
-        if value > 5000:
-            note += "; the kernel caps it at 5000 ms"
-        return Obs(value, f"{value} ms ({RCUTREE_PARAMS}/nohz_full_patience_delay)", note)
+        return Obs(value, f"{value} ms ({RCUTREE_PARAMS}/nohz_full_patience_delay)", _cmdline_text(name, cmd))
     if value.reason is not Reason.MISSING:
         return value
     unused = f"; the {name}={cmd} on the command line has no effect" if isinstance(cmd, str) else ""
@@ -584,7 +591,11 @@ def _rcu_patience(ctx):
     if cmd is not None:
         given = _int_param(name, cmd)
         return given if isinstance(given, Unread) else Obs(given, f"{given} ms ({_cmdline_text(name, cmd)})", why)
-    return Obs(0, f"0 ms (the default; {_cmdline_text(name, cmd)})", why)
+    # A 6.11+ kernel shows the parameter in sysfs: not seen there, with nothing on the
+    # command line, the value in effect was not read (a partial or older snapshot).
+    return Unread(Reason.MISSING, value.source,
+                  f"{_kernel_name(ctx)} shows {name} in sysfs (6.11+), and it was not read; "
+                  f"{_cmdline_text(name, cmd)}")
 
 
 register(Check(
