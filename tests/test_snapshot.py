@@ -41,6 +41,9 @@ MOVING = {
     "Ksm": {"pages_sharing"},
     # each idle state's entry count and residency grow while the CPU idles.
     "IdleState": {"usage", "time_us"},
+    # /proc/interrupts and /proc/softirqs counts grow with every interrupt taken.
+    "InterruptRow": {"counts", "total"},
+    "SoftirqRow": {"counts", "total"},
 }
 
 
