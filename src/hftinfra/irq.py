@@ -54,7 +54,7 @@ from typing import NamedTuple
 from hftinfra.cpu import _html_table
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask
 from hftinfra.host import Host, Reason, Unread
-from hftinfra.parsers import parse_int
+from hftinfra.parsers import parse_int, parse_os_release
 from hftinfra.probes import probe
 
 INTERRUPTS = "/proc/interrupts"
@@ -663,9 +663,184 @@ def read_affinity(host: Host) -> IrqAffinities:
     return IrqAffinities(tuple(irqs), default, unresolved, sources)
 
 
+# ---------------------------------------------------------------------------------------
+# irqbalance
+
+# Where the distributions keep the daemon's environment: systemd's irqbalance.service reads
+# it as EnvironmentFile (RHEL/Fedora /etc/sysconfig, Debian/Ubuntu /etc/default).
+IRQBALANCE_CONFIGS = ("/etc/sysconfig/irqbalance", "/etc/default/irqbalance")
+BANNED_CPUS = "IRQBALANCE_BANNED_CPUS"
+BANNED_CPULIST = "IRQBALANCE_BANNED_CPULIST"
+ISOLATED = "/sys/devices/system/cpu/isolated"
+NOHZ_FULL = "/sys/devices/system/cpu/nohz_full"
+
+
+@dataclass(frozen=True)
+class Irqbalance:
+    """irqbalance: whether it runs, and which CPUs it keeps interrupts off.
+
+    The ban follows irqbalance's own rule (cputree.c ``setup_banned_cpus``, irqbalance(1)):
+    a non-empty ``IRQBALANCE_BANNED_CPUS`` hex mask wins (deprecated since 1.8); else
+    ``IRQBALANCE_BANNED_CPULIST`` if set, even empty (an empty list bans nothing); else the
+    kernel's isolated and nohz_full CPUs (its default since 2015). ``banned_in_effect`` is
+    computed from the running daemon's environment (``/proc/PID/environ``, root only);
+    ``banned_configured`` from the configuration file, for the next start."""
+
+    pids: tuple[int, ...] | Unread  # irqbalance processes found in /proc
+    oneshot: bool | Unread | None  # started with -o/--oneshot: balances once, then exits
+    banned_irqs: tuple[int, ...] | Unread | None  # --banirq= on its command line
+    banned_in_effect: frozenset[int] | Unread | None  # None: not running
+    banned_in_effect_from: str
+    config_path: str | None  # the configuration file found, if any
+    banned_configured: frozenset[int] | Unread
+    banned_configured_from: str
+    sources: tuple[str, ...] = ("/proc/*/comm", "/proc/PID/environ", "/proc/PID/cmdline", *IRQBALANCE_CONFIGS,
+                                ISOLATED, NOHZ_FULL)
+
+    @property
+    def running(self) -> bool | Unread:
+        return self.pids if isinstance(self.pids, Unread) else bool(self.pids)
+
+    def _repr_html_(self) -> str:
+        def show(v):
+            return format_cpulist(v) if isinstance(v, frozenset) else v
+
+        rows = [["running", self.running if not self.pids or isinstance(self.pids, Unread)
+                 else f"yes (PID {', '.join(map(str, self.pids))})"],
+                ["one-shot", self.oneshot], ["IRQs it leaves alone (--banirq)", self.banned_irqs],
+                ["CPUs banned, in effect", f"{show(self.banned_in_effect)} ({self.banned_in_effect_from})"],
+                ["CPUs banned, configured", f"{show(self.banned_configured)} ({self.banned_configured_from})"]]
+        return _html_table("irqbalance", ["", "value"], rows, self.config_path or "no configuration file")
+
+
+def parse_environ(data: bytes) -> dict[str, str]:
+    r"""``/proc/PID/environ``: NUL-separated ``KEY=value`` entries (proc(5)).
+
+    >>> parse_environ(b"PATH=/usr/bin\0IRQBALANCE_BANNED_CPULIST=9-15\0")["IRQBALANCE_BANNED_CPULIST"]
+    '9-15'
+    """
+    env: dict[str, str] = {}
+    for entry in data.split(b"\0"):
+        key, sep, value = entry.decode("utf-8", errors="replace").partition("=")
+        if sep and key:
+            env[key] = value
+    return env
+
+
+def parse_proc_cmdline(data: bytes) -> tuple[str, ...]:
+    r"""``/proc/PID/cmdline``: the arguments, NUL-separated (proc(5)).
+
+    >>> parse_proc_cmdline(b"/usr/sbin/irqbalance\0--foreground\0--banirq=24\0")
+    ('/usr/sbin/irqbalance', '--foreground', '--banirq=24')
+    """
+    return tuple(a.decode("utf-8", errors="replace") for a in data.rstrip(b"\0").split(b"\0") if a)
+
+
+def irqbalance_ban(env: dict[str, str], isolated: frozenset[int] | Unread,
+                   nohz_full: frozenset[int] | Unread, where: str) -> tuple[frozenset[int] | Unread, str]:
+    """The CPUs irqbalance bans given its environment, by its own precedence, and why.
+    ``where`` names the environment's source ('' when there is none)."""
+    mask = env.get(BANNED_CPUS, "")
+    if mask.strip():
+        try:
+            return parse_cpumask(mask), f"{BANNED_CPUS}={mask} in {where} (deprecated; a hex mask)"
+        except ValueError as exc:
+            return Unread(Reason.MALFORMED, where, f"{BANNED_CPUS}={mask!r}: {exc}"), f"{BANNED_CPUS} in {where}"
+    if BANNED_CPULIST in env:
+        text = env[BANNED_CPULIST].strip()
+        if not text:
+            return frozenset(), f"{BANNED_CPULIST} set empty in {where}: no CPU is banned"
+        try:
+            return parse_cpulist(text), f"{BANNED_CPULIST}={text} in {where}"
+        except ValueError as exc:
+            return Unread(Reason.MALFORMED, where, f"{BANNED_CPULIST}={text!r}: {exc}"), f"{BANNED_CPULIST} in {where}"
+    why = (f"neither variable in {where}" if where else "no configuration file") + \
+        ": irqbalance's default, the isolated and nohz_full CPUs"
+    for part in (isolated, nohz_full):
+        if isinstance(part, Unread) and part.reason is not Reason.MISSING:
+            return part, why
+    return ((isolated if isinstance(isolated, frozenset) else frozenset())
+            | (nohz_full if isinstance(nohz_full, frozenset) else frozenset())), why
+
+
+def _sysfs_cpus(host: Host, path: str) -> frozenset[int] | Unread:
+    from hftinfra.cpu import parse_sysfs_cpulist
+
+    # irqbalance reads both files and treats an absent one as empty (cputree.c
+    # process_one_line): a kernel without nohz_full bans only the isolated CPUs.
+    return host.read_value(path, parse_sysfs_cpulist)
+
+
+def _irqbalance_pids(host: Host) -> tuple[int, ...] | Unread:
+    names = host.listdir("/proc")
+    if isinstance(names, Unread):
+        return names
+    if not host.keeps_all_folders("/proc"):
+        # A snapshot whose capture did not list /proc holds some process folders at most:
+        # no irqbalance among them proves nothing.
+        return Unread(Reason.MISSING, "/proc", "this snapshot did not record the process list")
+    pids = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        comm = host.read(f"/proc/{name}/comm")
+        # A process can exit between the listing and the read: that one is simply gone.
+        if isinstance(comm, str) and comm.strip() == "irqbalance":
+            pids.append(int(name))
+    return tuple(sorted(pids))
+
+
+@probe("irq.irqbalance")
+def read_irqbalance(host: Host) -> Irqbalance:
+    """irqbalance running or not (a /proc scan), its arguments and environment, and its
+    configuration file, with the CPUs it bans worked out as irqbalance does."""
+    isolated = _sysfs_cpus(host, ISOLATED)
+    nohz_full = _sysfs_cpus(host, NOHZ_FULL)
+    config_path = None
+    config: dict[str, str] | Unread = {}
+    for path in IRQBALANCE_CONFIGS:
+        text = host.read(path)
+        if isinstance(text, str):
+            config_path, config = path, parse_os_release(text)
+            break
+        if text.reason is not Reason.MISSING:
+            config_path, config = path, text
+            break
+    if isinstance(config, Unread):
+        configured, configured_from = config, f"{config_path} could not be read"
+    else:
+        configured, configured_from = irqbalance_ban(config, isolated, nohz_full, config_path or "")
+    pids = _irqbalance_pids(host)
+    oneshot: bool | Unread | None = None
+    banned_irqs: tuple[int, ...] | Unread | None = None
+    in_effect: frozenset[int] | Unread | None = None
+    in_effect_from = "irqbalance is not running"
+    if isinstance(pids, Unread):
+        in_effect, in_effect_from = pids, "/proc could not be listed"
+    elif pids:
+        pid = pids[0]
+        args = host.read_bytes(f"/proc/{pid}/cmdline")
+        if isinstance(args, Unread):
+            oneshot = banned_irqs = args
+        else:
+            argv = parse_proc_cmdline(args)
+            oneshot = any(a in ("-o", "--oneshot") for a in argv)
+            banned_irqs = tuple(int(a.split("=", 1)[1]) for a in argv
+                                if a.startswith("--banirq=") and a.split("=", 1)[1].isdigit())
+        environ = host.read_bytes(f"/proc/{pid}/environ")
+        if isinstance(environ, Unread):
+            in_effect, in_effect_from = environ, f"the environment of PID {pid} could not be read ({environ.reason})"
+        else:
+            in_effect, in_effect_from = irqbalance_ban(parse_environ(environ), isolated, nohz_full,
+                                                       f"the environment of PID {pid}")
+    return Irqbalance(pids=pids, oneshot=oneshot, banned_irqs=banned_irqs, banned_in_effect=in_effect,
+                      banned_in_effect_from=in_effect_from, config_path=config_path,
+                      banned_configured=configured, banned_configured_from=configured_from)
+
+
 __all__ = [
     "DEFAULT_AFFINITY", "INTERRUPTS", "SOFTIRQS", "TOTAL_ROWS", "InterruptRow", "Interrupts", "IrqAffinities",
     "IrqAffinity", "IrqCounts", "NicQueue", "SoftirqRow", "Softirqs", "nic_queue_of", "parse_affinity_list",
-    "parse_debug_managed", "parse_interrupts", "parse_msi_irqs", "parse_softirqs", "read_affinity",
-    "read_interrupts",
+    "Irqbalance", "irqbalance_ban", "parse_debug_managed", "parse_environ", "parse_interrupts", "parse_msi_irqs",
+    "parse_proc_cmdline", "parse_softirqs", "read_affinity", "read_interrupts", "read_irqbalance",
 ]
