@@ -95,3 +95,46 @@ def test_fixture_is_self_consistent(name):
     # The interrupts header has one column per online CPU.
     header = (root / "proc/interrupts").read_text().splitlines()[0].split()
     assert len(header) == len(processors)
+
+
+@pytest.mark.parametrize("name", build.COMMITTED)
+def test_interrupt_and_nic_files_agree(name):
+    root = HOSTS / name
+    lines = (root / "proc/interrupts").read_text().splitlines()
+    numbered = [int(line.split(":")[0]) for line in lines[1:] if line.split(":")[0].strip().isdigit()]
+    # kernel/irq/proc.c: the header is prec + 8 spaces, prec the width of the IRQ column
+    prec = len(lines[1].split(":")[0])
+    assert lines[0].startswith(" " * (prec + 8) + "CPU") and not lines[0].startswith(" " * (prec + 9))
+    irq_dirs = {int(p.name) for p in (root / "proc/irq").iterdir() if p.name.isdigit()}
+    assert set(numbered) <= irq_dirs
+    # /proc/softirqs: a column per possible CPU, online or not
+    possible = (root / "sys/devices/system/cpu/possible").read_text().strip()
+    header = (root / "proc/softirqs").read_text().splitlines()[0].split()
+    assert header == [f"CPU{c}" for c in range(int(possible.split("-")[-1]) + 1)]
+    commands = json.loads((root / "hftinfra/commands.json").read_text())
+    net = root / "sys/class/net"
+    for iface in sorted(p.name for p in net.iterdir() if p.name != "lo"):
+        device = net / iface / "device"
+        vectors = {int(n) for n in os.listdir(device / "msi_irqs")}
+        assert vectors <= irq_dirs
+        assert all((device / "msi_irqs" / str(n)).read_text() == "msix\n" for n in vectors)
+        node = (device / "numa_node").read_text().strip()
+        assert {(root / f"proc/irq/{n}/node").read_text().strip() for n in vectors} == {node}
+        address = os.path.basename(os.readlink(device))
+        assert f"bus-info: {address}\n" in commands[f"ethtool -i {iface}"]["stdout"]
+        rx = [q for q in os.listdir(net / iface / "queues") if q.startswith("rx-")]
+        assert f"Combined:\t{len(rx)}\n" in commands[f"ethtool -l {iface}"]["stdout"].split("Current")[1]
+        for option in ("", "-i", "-l", "-g", "-c", "-k", "-a", "-T"):
+            assert f"ethtool {option} {iface}".replace("  ", " ") in commands
+
+
+def test_big_host_nic_queues_sit_on_node3(tmp_path):
+    from hftinfra.host import open_host
+    from hftinfra.irq import read_affinity
+    from hftinfra.net import read_nics
+
+    host = open_host(build.build_host("big-4s", tmp_path / "big-4s.tar.gz"))
+    ens = read_nics(host).nic("ens1f0")
+    assert ens.numa_node == 3 and len(ens.rx_queues) == 8 and ens.ethtool.channels.max_combined == 256
+    queues = [a for a in read_affinity(host).of_interface("ens1f0") if a.queues]
+    assert {c for a in queues for c in a.effective_affinity} == {144, 336}  # node 3's housekeeping core

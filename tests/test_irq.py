@@ -429,44 +429,61 @@ def test_tuned_2s():
     counts = read_interrupts(host)
     t = counts.interrupts
     assert t.cpus == tuple(range(32))
-    assert [r.key for r in t.numbered] == [0, 8, 9, 16, 120, 121, 122, 123]
+    # legacy IRQs, ens1f0's misc vector and 8 queue vectors (ice), eno1's misc and 8 (igb)
+    assert [r.key for r in t.numbered] == [0, 8, 9, 16, *range(120, 129), *range(153, 162)]
     assert [r.key for r in t.named] == ["NMI", "LOC", "RES", "CAL", "TLB", "ERR", "MIS"]
     assert t.row(0).counts[0] == 35 and t.row(0).cpus_hit == {0} and t.row(0).actions == ("timer",)
-    nic = t.row(120)
-    assert (nic.chip, nic.hwirq, nic.flow, nic.actions) == ("IR-PCI-MSIX-0000:98:00.0", "0", "edge",
-                                                            ("ens1f0-TxRx-0",))
-    assert nic.counts[8] == 223313 and nic.cpus_hit == {8}
-    assert [r.queues for r in t.numbered if r.queues] == [(("ens1f0", "combined", q),) for q in range(4)]
+    assert (t.row(0).chip, t.row(0).hwirq, t.row(0).flow) == ("IO-APIC", "2", "edge")  # VT-d off: no remapping
+    nic = t.row(121)
+    # the global PCI-MSI domain of a 5.14 kernel: hwirq = entry | pci_dev_id << 11
+    assert (nic.chip, nic.hwirq, nic.flow, nic.actions) == ("PCI-MSI", str(1 | 0xb100 << 11), "edge",
+                                                            ("ice-ens1f0-TxRx-0",))
+    assert nic.cpus_hit == {8}
+    assert t.row(120).actions == ("ice-0000:b1:00.0:misc",) and t.row(120).queues == ()
+    assert [r.queues for r in t.numbered if r.queues and r.queues[0].device == "ens1f0"] == [
+        (("ens1f0", "combined", q),) for q in range(8)]
     # the isolated CPUs take few local timer interrupts (nohz_full)
     loc = t.row("LOC")
     assert max(loc.counts[c] for c in range(9, 16)) < 5000 < min(loc.counts[c] for c in range(0, 8))
     assert t.row("ERR").total == 0 and not t.row("ERR").per_cpu
     assert t.row("NMI").total == 0  # the tuned box runs without the NMI watchdog
-    assert isinstance(counts.softirqs, Unread) and counts.softirqs.reason is Reason.MISSING
+    soft = counts.softirqs
+    assert soft.cpus == tuple(range(32)) and soft.row("NET_RX").cpus_hit == TUNED_HK
 
     aff = read_affinity(host)
     assert aff.default_smp_affinity == TUNED_HK
-    assert [a.irq for a in aff.irqs] == [0, 8, 9, 16, 120, 121, 122, 123]
-    assert [(a.irq, a.smp_affinity, a.effective_affinity, a.node) for a in aff.irqs if a.irq >= 120] == [
-        (120, {8}, {8}, 1), (121, {24}, {24}, 1), (122, {8}, {8}, 1), (123, {24}, {24}, 1)]
+    assert [a.irq for a in aff.irqs] == [0, 8, 9, 16, *range(120, 162)]
+    assert [(a.irq, a.smp_affinity, a.effective_affinity, a.node) for a in aff.irqs if 120 <= a.irq <= 124] == [
+        (120, {24}, {24}, 1), (121, {8}, {8}, 1), (122, {24}, {24}, 1), (123, {8}, {8}, 1), (124, {24}, {24}, 1)]
     assert aff.irq(16).smp_affinity == TUNED_HK and aff.irq(16).effective_affinity == {0}
-    assert aff.irq(120).actions == ("ens1f0-TxRx-0",) and aff.irq(120).queues == (("ens1f0", "combined", 0),)
-    # the fixture keeps no msi_irqs/ and no /sys/kernel/irq, debugfs: unknown, not absent
-    assert aff.irq(120).interfaces == ()
-    assert aff.unresolved_interfaces["ens1f0"].reason is Reason.MISSING
-    assert [a.irq for a in aff.of_interface("ens1f0")] == [120, 121, 122, 123]
+    assert aff.irq(121).actions == ("ice-ens1f0-TxRx-0",) and aff.irq(121).queues == (("ens1f0", "combined", 0),)
+    # the owner comes from the device's msi_irqs: every allocated vector, requested or not
+    assert aff.irq(121).interfaces == ("ens1f0",) and aff.irq(129).interfaces == ("ens1f0",)
+    assert aff.irq(129).actions == () and aff.irq(129).effective_affinity == {0}
+    assert aff.unresolved_interfaces == {}
+    assert [a.irq for a in aff.of_interface("ens1f0")] == list(range(120, 153))
+    assert [a.irq for a in aff.of_interface("eno1")] == list(range(153, 162))
+    # the fixture keeps no /sys/kernel/irq and no debugfs: unknown, not absent
     for a in aff.irqs:
         assert a.chip_name.reason is Reason.MISSING and "4.9" in a.chip_name.detail
         assert a.managed.reason is Reason.MISSING and "debugfs" in a.managed.detail
 
 
 def test_untuned_2s_spreads_nic_queues_over_node1():
-    aff = read_affinity(fixture("untuned-2s"))
+    host = fixture("untuned-2s")
+    aff = read_affinity(host)
     assert aff.default_smp_affinity == frozenset(range(32))
-    assert [(a.irq, a.effective_affinity) for a in aff.irqs if a.irq >= 120] == [
-        (120, {8}), (121, {9}), (122, {10}), (123, {11})]
-    t = read_interrupts(fixture("untuned-2s")).interrupts
+    # irqbalance: one core of node 1 per queue vector (both threads allowed, one in effect)
+    queues = [a for a in aff.of_interface("ens1f0") if a.queues]
+    assert len(queues) == 32
+    assert [(a.smp_affinity, a.effective_affinity) for a in queues[:3]] == [
+        ({8, 24}, {8}), ({9, 25}, {9}), ({10, 26}, {10})]
+    assert frozenset().union(*(a.effective_affinity for a in queues)) == frozenset(range(8, 16)) | frozenset(
+        range(24, 32))
+    t = read_interrupts(host).interrupts
     assert t.row("NMI").cpus_hit == frozenset(range(32))  # NMI watchdog on every CPU
+    assert (t.row(120).chip, t.row(120).hwirq, t.row(120).actions) == ("DMAR-MSI", "0", ("dmar0",))
+    assert t.row(0).chip == "IR-IO-APIC" and t.row(125).chip == "IR-PCI-MSI"
 
 
 def test_cpu0_offline_has_no_column_for_cpu0():
@@ -478,16 +495,23 @@ def test_cpu0_offline_has_no_column_for_cpu0():
     aff = read_affinity(host)
     assert aff.irq(0).smp_affinity == {1} and aff.irq(8).smp_affinity == frozenset(range(8))
     assert aff.default_smp_affinity == frozenset(range(8))
+    # /proc/softirqs has a column per possible CPU: the offline CPU 0 keeps its old counts
+    soft = read_interrupts(host).softirqs
+    assert soft.cpus == tuple(range(8)) and soft.row("NET_RX").counts[0] == 0
 
 
 def test_unreadable_host():
     host = fixture("unreadable")
     t = read_interrupts(host).interrupts
     assert t.cpus == (0, 1, 2, 3)
-    assert [r.key for r in t.numbered] == [0, 8, 9, 16]
+    assert [r.key for r in t.numbered] == [0, 8, 9, 16, 120, 121]
     aff = read_affinity(host)
     assert aff.irq(0).smp_affinity == {0} and aff.irq(16).smp_affinity == {0, 1, 2, 3}
     assert aff.default_smp_affinity == {0, 1, 2, 3}
+    # the files this capture was refused stay denied, next to the ones it could read
+    assert aff.irq(9).smp_affinity.reason is Reason.DENIED and aff.irq(9).effective_affinity.reason is Reason.DENIED
+    assert aff.irq(16).effective_affinity.reason is Reason.DENIED and aff.irq(8).node.reason is Reason.DENIED
+    assert aff.irq(8).smp_affinity == {0, 1, 2, 3} and aff.irq(9).node == 0
     json.dumps(to_jsonable(aff))
 
 

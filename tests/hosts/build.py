@@ -27,15 +27,34 @@ Designs
   predates the patience parameter (6.11) and, like mainline before 5.16, does not show
   rcu_normal_after_boot under /sys/module/rcupdate/parameters. kernel.watchdog_cpumask is the
   NO_HZ_FULL default, the housekeeping CPUs.
+  Network and interrupts: ens1f0 is an Intel E810-XXVDA2 port (ice, 0000:b1:00.0 behind
+  root port 0000:b0:02.0, node 1, PCIe 4.0 x8 trained at its maximum, 25G fibre, PHC 0);
+  ice allocated 33 MSI-X vectors at probe (misc + one per online CPU) and ethtool -L left
+  8 combined channels: the misc vector and queues 0-7 are requested and pinned by the
+  host's tuning script to node 1's housekeeping core (queue q on 8 or 24, alternating;
+  misc on 24), the 24 idle vectors keep the default affinity, parked on CPU 0. XPS of each
+  tx queue is the CPU its vector is pinned to; RPS off (RSS in the NIC). Adaptive
+  coalescing off, rx-usecs 0, tx-usecs 16, GRO off, LRO fixed off, flow control off.
+  eno1 is the board's I350 (igb, 0000:04:00.0, node 0, 8 queues) left at irqaffinity=.
+  VT-d off, so no interrupt remapping: chips print IO-APIC and PCI-MSI. net.core.busy_read
+  and busy_poll 50. irqbalance is not running; /etc/sysconfig/irqbalance bans the
+  isolated CPUs should it ever be started.
 - untuned-2s: the same hardware and kernel with distro defaults: no isolation (nohz_full
   reads "(null)", the unallocated mask of an OFFSTACK kernel), intel_pstate powersave with
   EPP balance_performance, turbo on, every C-state enabled, THP always, swap on,
-  numa_balancing 1, watchdogs on, default mitigations.
+  numa_balancing 1, watchdogs on, default mitigations. VT-d on (DMAR fault interrupts,
+  IR- chips); ice runs its default 32 channels with adaptive coalescing (50 us) and GRO;
+  irqbalance (PID 1187, nothing banned) keeps each queue vector on one core of node 1,
+  both threads in the mask, so queue interrupts land on 9-15 and 25-31 too; busy polling
+  off.
 - cpu0-offline: one socket, 4 cores × 2 threads; booted with cpu0_hotplug and CPU 0 taken
   offline: cpu0/online reads 0, its topology/ and cache/ are gone, its cpufreq policy is
   inactive (reads answer EBUSY, replayed as unsupported), node0's cpulist drops it.
 - unreadable: one socket, 4 cores, no SMT; some files denied (recorded in
-  hftinfra/unread.json, as a capture by a normal user would) and a few malformed.
+  hftinfra/unread.json, as a capture by a normal user would, /proc/irq files among them)
+  and a few malformed.
+- Every host: /proc/interrupts in the 5.14 layout (IRQ column 4 wide: nr_irqs is over
+  1000 with the PCH I/O APIC's 120 pins), /proc/softirqs with a column per possible CPU.
 - big-4s: 4 × 48 cores × 2 threads = 384 CPUs (wide masks: 12 groups), tuned like tuned-2s
   with isolation on node 3.
 """
@@ -121,6 +140,8 @@ class Model:
     kernel_build: str = "#1 SMP PREEMPT_DYNAMIC Thu Apr 4 22:31:43 UTC 2024"
     hugepages_1g_node: dict[int, int] = field(default_factory=dict)
     nic_node: int | None = None
+    nic_pci: tuple[str, str] = ("0000:b0:02.0", "0000:b1:00.0")  # root port, the NIC's function
+    mgmt_nic: bool = False  # the board's 1G port (eno1, igb) on node 0
     vendor: tuple[str, str] = ("Dell Inc.", "PowerEdge R650")
     extra_cmdline: str = ""
     seed: int = 0
@@ -173,6 +194,7 @@ def tuned_2s() -> Model:
         microcode="0xd0003b9", base_mhz=3600, turbo_mhz=3700, l1d_kb=48, l1i_kb=32, l2_kb=1280,
         l3_kb=18432, mem_per_node_kb=131_661_408, tuned=True, hostname="ny4-trade-07",
         core_ids=[0, 2, 3, 5, 8, 10, 11, 13], isolated=iso, hugepages_1g_node={0: 0, 1: 16}, nic_node=1,
+        mgmt_nic=True,
         extra_cmdline=("isolcpus=managed_irq,domain,9-15,25-31 nohz_full=9-15,25-31 rcu_nocbs=9-15,25-31 "
                        "rcu_nocb_poll irqaffinity=0-8,16-24"),
         seed=1)
@@ -215,7 +237,8 @@ def big_4s() -> Model:
         model_name="Intel(R) Xeon(R) Platinum 8468", family_model=(6, 143, 8), microcode="0x2b000590",
         base_mhz=2100, turbo_mhz=3800, l1d_kb=48, l1i_kb=32, l2_kb=2048, l3_kb=107520,
         mem_per_node_kb=263_793_000, tuned=True, hostname="ld4-risk-01", isolated=iso,
-        hugepages_1g_node={0: 0, 1: 0, 2: 0, 3: 32}, nic_node=3, vendor=("HPE", "ProLiant DL560 Gen11"),
+        hugepages_1g_node={0: 0, 1: 0, 2: 0, 3: 32}, nic_node=3, nic_pci=("0000:e0:02.0", "0000:e1:00.0"),
+        vendor=("HPE", "ProLiant DL560 Gen11"),
         extra_cmdline=(f"isolcpus=managed_irq,domain,{lst} nohz_full={lst} rcu_nocbs={lst} rcu_nocb_poll "
                        f"irqaffinity={hk}"),
         seed=5)
@@ -610,6 +633,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
 
     # ---- PID 1, systemd, sysctl.d -----------------------------------------------------------
     affinity = m.housekeeping if m.tuned else list(m.cpus)
+    f["/proc/1/comm"] = "systemd"
     f["/proc/1/status"] = "\n".join([
         "Name:\tsystemd", "Umask:\t0000", "State:\tS (sleeping)", "Tgid:\t1", "Ngid:\t0", "Pid:\t1", "PPid:\t0",
         "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0", "FDSize:\t256", "Groups:\t",
@@ -640,32 +664,71 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             "vm.dirty_ratio = 10", "vm.dirty_background_ratio = 3"])
 
     # ---- interrupts --------------------------------------------------------------------------
-    irqs = [(0, "IO-APIC", "2-edge", "timer"), (8, "IO-APIC", "8-edge", "rtc0"),
-            (9, "IO-APIC", "9-fasteoi", "acpi"), (16, "IO-APIC", "16-fasteoi", "i801_smbus")]
-    nic_irqs = []
-    if m.nic_node is not None:
-        for q in range(4):
-            nic_irqs.append((120 + q, "IR-PCI-MSIX-0000:98:00.0", f"{q}-edge", f"ens1f0-TxRx-{q}"))
+    # Separate stream for the interrupt and network picture, so adding a row leaves every
+    # other drawn value as it was.
+    nrng = random.Random(m.seed * 7919 + 17)
+    nics = _nics(m)
     hk_default = m.housekeeping if m.tuned else list(m.cpus)
     f["/proc/irq/default_smp_affinity"] = cpumask(hk_default, nr)
-    # kernel/irq/proc.c show_interrupts and arch/x86/kernel/irq.c arch_show_interrupts.
-    prec = 3 if nr <= 64 else 4
-    lines = [" " * (prec + 8) + "".join(f"CPU{c:<8d}" for c in online)]
-    for irq, chip, hw, name in irqs + nic_irqs:
-        if name.startswith("ens1f0"):
-            q = irq - 120
-            target = [c for c in (m.housekeeping if m.tuned else online) if node_of[c] == m.nic_node]
-            aff = [target[q % len(target)]]
-        else:
-            aff = hk_default if irq != 0 else [0 if 0 in online else online[0]]
-        counts = [(rng.randint(1000, 900000) if c in aff[:1] else 0) if irq != 0 else (35 if c == aff[0] else 0)
-                  for c in online]
-        lines.append(f"{irq:>{prec}}: " + "".join(f"{n:10d} " for n in counts) + f" {chip:>8}  {hw:<8}   {name}")
+    remapped = not m.tuned  # VT-d (and with it interrupt remapping) is on where DMAR units show
+    ioapic = "IR-IO-APIC" if remapped else "IO-APIC"
+    msi_chip = "IR-PCI-MSI" if remapped else "PCI-MSI"
+    prec = _irq_prec(m)
+    first = 0 if 0 in online else online[0]
+    rows: list[str] = [" " * (prec + 8) + "".join(f"CPU{c:<8d}" for c in online)]
+    irq_dirs: list[tuple[int, list[int], list[int], int]] = []  # irq, smp, effective, node
+
+    def row(irq: int, counts: dict[int, int], chip: str, hwirq: int, flow: str, action: str | None) -> None:
+        rows.append(_interrupt_row(irq, [counts.get(c, 0) for c in online], chip, hwirq, flow, action, prec))
+
+    for irq, hw, flow, name in ((0, 2, "edge", "timer"), (8, 8, "edge", "rtc0"), (9, 9, "fasteoi", "acpi"),
+                                (16, 16, "fasteoi", "i801_smbus")):
+        aff = hk_default if irq != 0 else [first]
+        count = 35 if irq == 0 else rng.randint(1000, 900000)
+        row(irq, {aff[0]: count}, ioapic, hw, flow, name)
+        irq_dirs.append((irq, aff, aff[:1], 0))
+    next_irq = FIRST_DYNAMIC_IRQ
+    if remapped:
+        # drivers/iommu/intel/dmar.c: one "DMAR-MSI" fault interrupt per remapping unit,
+        # hwirq the unit's number, set up before any device driver asks for vectors.
+        for i in range(2 * m.sockets):
+            node = i // 2
+            row(next_irq, {}, "DMAR-MSI", i, "edge", f"dmar{i}")
+            cpus = [c for c in online if node_of[c] == node] or online
+            irq_dirs.append((next_irq, hk_default, cpus[:1], node))
+            next_irq += 1
+    for nic in nics:
+        nic.first_irq = next_irq
+        next_irq += nic.vectors
+        node_cpus = [c for c in online if node_of[c] == nic.node]
+        for entry in range(nic.vectors):
+            irq = nic.first_irq + entry
+            queue = entry - 1  # entry 0 is the misc ("other") vector of both drivers
+            hwirq = entry | nic.dev_id << 11  # drivers/pci/msi: entry | pci_dev_id << 11 | domain << 27
+            name = nic.vector_name(entry)
+            smp, eff = _vector_affinity(m, nic, queue, node_cpus, hk_default, first)
+            irq_dirs.append((irq, smp, eff, nic.node))
+            if queue >= nic.combined:
+                continue  # allocated, never requested: no action, no count, no row
+            if queue < 0:
+                counts = {eff[0]: nrng.randint(200, 4000)}
+            elif nic.trading and m.tuned:
+                counts = {eff[0]: nrng.randint(20_000_000, 90_000_000)}
+            else:
+                big = (2_000_000, 40_000_000) if nic.trading else (5_000, 400_000)
+                counts = {eff[0]: nrng.randint(*big)}
+                if not m.tuned:
+                    # irqbalance moved it before: counts left on the cores it used earlier.
+                    for c in nrng.sample(node_cpus, 3):
+                        counts[c] = counts.get(c, 0) + nrng.randint(big[0] // 10, big[1] // 10)
+            row(irq, counts, msi_chip, hwirq, "edge", name)
+    for irq, smp, eff, node in irq_dirs:
         d = f"/proc/irq/{irq}"
-        f[f"{d}/smp_affinity"] = cpumask(aff, nr)
-        f[f"{d}/smp_affinity_list"] = cpulist(aff)
-        f[f"{d}/effective_affinity_list"] = cpulist(aff[:1])
-        f[f"{d}/node"] = str(m.nic_node if name.startswith("ens1f0") else 0)
+        f[f"{d}/smp_affinity"] = cpumask(smp, nr)
+        f[f"{d}/smp_affinity_list"] = cpulist(smp)
+        f[f"{d}/effective_affinity"] = cpumask(eff, nr)
+        f[f"{d}/effective_affinity_list"] = cpulist(eff)
+        f[f"{d}/node"] = str(node)
     for label, desc in (("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"),
                         ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),
                         ("TLB", "TLB shootdowns")):
@@ -678,30 +741,25 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
                 counts.append(0 if m.tuned else rng.randint(4000, 9000))
             else:
                 counts.append(rng.randint(0, 20) if quiet else rng.randint(1000, 900000))
-        lines.append(f"{label:>{prec}}: " + "".join(f"{n:10d} " for n in counts) + f"  {desc}")
-    lines.append(f"{'ERR':>{prec}}: {0:10d}")
-    lines.append(f"{'MIS':>{prec}}: {0:10d}")
-    f["/proc/interrupts"] = "\n".join(lines)
+        # arch/x86/kernel/irq.c arch_show_interrupts: "%*s: ", "%10u " per CPU, "  desc".
+        rows.append(f"{label:>{prec}}: " + "".join(f"{n:10d} " for n in counts) + f"  {desc}")
+    rows.append(f"{'ERR':>{prec}}: {0:10d}")
+    rows.append(f"{'MIS':>{prec}}: {0:10d}")
+    f["/proc/interrupts"] = "\n".join(rows)
+    f["/proc/softirqs"] = _softirqs(m, nics, nrng)
 
-    # ---- NIC, DMI -------------------------------------------------------------------------------
-    if m.nic_node is not None:
-        pci = "/sys/devices/pci0000:97/0000:97:02.0/0000:98:00.0"
-        local = [c for c in m.cpus if node_of[c] == m.nic_node]
-        f["/sys/class/net/ens1f0"] = Link("../../devices/pci0000:97/0000:97:02.0/0000:98:00.0/net/ens1f0")
-        f[f"{pci}/numa_node"] = str(m.nic_node)
-        f[f"{pci}/local_cpulist"] = cpulist(local)
-        f[f"{pci}/local_cpus"] = cpumask(local, nr)
-        f[f"{pci}/vendor"] = "0x8086"
-        f[f"{pci}/device"] = "0x159b"
-        f[f"{pci}/net/ens1f0/device"] = Link("../../../0000:98:00.0")
-        f[f"{pci}/net/ens1f0/address"] = "b4:96:91:a7:3c:10"
-        f[f"{pci}/net/ens1f0/mtu"] = "1500"
-        f[f"{pci}/net/ens1f0/operstate"] = "up"
-        f[f"{pci}/net/ens1f0/speed"] = "25000"
+    # ---- NICs -------------------------------------------------------------------------------------
+    for nic in nics:
+        _render_nic(m, nic, f, node_of)
     f["/sys/class/net/lo"] = Link("../../devices/virtual/net/lo")
     f["/sys/devices/virtual/net/lo/address"] = "00:00:00:00:00:00"
     f["/sys/devices/virtual/net/lo/mtu"] = "65536"
     f["/sys/devices/virtual/net/lo/operstate"] = "unknown"
+    core = {"rps_sock_flow_entries": 0, "busy_read": 50 if m.tuned else 0, "busy_poll": 50 if m.tuned else 0,
+            "netdev_budget": 300, "netdev_budget_usecs": 2000, "dev_weight": 64}
+    for k, v in core.items():
+        f[f"/proc/sys/net/core/{k}"] = str(v)
+    _render_irqbalance(m, f)
     # Firmware traces: VT-d units and the chipset watchdog only where the BIOS leaves them
     # on (tuned: VT-d and the TCO watchdog off); uncore frequency pinned on the tuned host.
     if not m.tuned:
@@ -733,11 +791,14 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         "schema": "hftinfra.snapshot", "schema_version": 1, "captured_at": "2024-04-18T14:02:11+00:00",
         "hftinfra_version": "0.1.0", "kernel": m.kernel, "hostname": m.hostname, "virtual_machine": False,
         "virtualization": None, "virtualization_evidence": f"DMI vendor {vendor!r}, no 'hypervisor' flag",
-        "fixture": f"hand-built fixture host {m.name} (tests/hosts/build.py)"}, indent=1, sort_keys=True)
+        "fixture": f"hand-built fixture host {m.name} (tests/hosts/build.py)",
+        # Every process the model has is in the tree: its /proc listing is the whole list.
+        "listed": ["/proc"]}, indent=1, sort_keys=True)
     uname = (f"Linux {m.hostname} {m.kernel} {m.kernel_build} x86_64 x86_64 x86_64 GNU/Linux\n")
     f["/hftinfra/commands.json"] = json.dumps({
         "uname -a": {"returncode": 0, "stdout": uname, "stderr": ""},
         "lscpu -J": {"returncode": 0, "stdout": _lscpu_json(m), "stderr": ""},
+        **_ethtool_records(m),
     }, indent=1, sort_keys=True)
     return f
 
@@ -766,6 +827,450 @@ def _lscpu_json(m: Model) -> str:
 
 
 # ---------------------------------------------------------------------------------------
+# Interrupts and NICs
+
+# x86 numbers IRQs 0..gsi_top-1 after the I/O APIC pins; dynamic ones (MSI, DMAR) start
+# there (arch/x86/kernel/apic/io_apic.c arch_dynirq_lower_bound). These boards' PCH I/O
+# APIC has 120 pins.
+GSI_TOP = 120
+FIRST_DYNAMIC_IRQ = GSI_TOP
+
+
+def _irq_prec(m: Model) -> int:
+    """kernel/irq/proc.c: the IRQ column is as wide as nr_irqs has digits, at least 3;
+    nr_irqs from arch/x86/kernel/apic/vector.c arch_probe_nr_irqs (legacy IRQs, 8 per CPU,
+    16 per I/O APIC pin for MSI), capped at 256 vectors per CPU."""
+    nr_irqs = min(256 * m.nr, GSI_TOP + 16 + 8 * m.nr + GSI_TOP * 16)
+    prec, j = 3, 1000
+    while prec < 10 and j <= nr_irqs:
+        prec += 1
+        j *= 10
+    return prec
+
+
+def _interrupt_row(irq: int, counts: list[int], chip: str, hwirq: int, flow: str, action: str | None,
+                   prec: int) -> str:
+    """One numbered row as kernel/irq/proc.c show_interrupts prints it on x86 (5.14):
+    "%*d: ", "%10u " per online CPU, " %8s" chip, " %*d" hwirq, "-%-8s" flow, "  " action."""
+    line = f"{irq:>{prec}d}: " + "".join(f"{n:10d} " for n in counts) + f" {chip:>8s}" + f" {hwirq:>{prec}d}"
+    line += f"-{flow:<8s}"
+    if action:
+        line += f"  {action}"
+    return line
+
+
+@dataclass
+class Nic:
+    """A PCI network function and its driver's view of it."""
+
+    name: str
+    driver: str  # ice | igb
+    address: str  # PCI function
+    root_port: str  # the PCIe root port above it
+    node: int
+    device_id: str
+    mac: str
+    speed_mbps: int
+    pcie: tuple[str, int]  # link speed and width, current = max
+    max_combined: int
+    combined: int
+    trading: bool
+    firmware: str
+    subsystem: str
+    phc: int
+    first_irq: int = 0
+
+    @property
+    def dev_id(self) -> int:
+        """pci_dev_id(): bus << 8 | devfn."""
+        _dom, bus, devfn = self.address.split(":")
+        dev, fn = devfn.split(".")
+        return int(bus, 16) << 8 | int(dev, 16) << 3 | int(fn)
+
+    @property
+    def vectors(self) -> int:
+        """MSI-X vectors the driver allocates: one misc vector plus one per queue pair it
+        could run. ice sizes that by the online CPUs at probe (ice_ena_msix_range) and keeps
+        it when ethtool -L lowers the channels; igb by its queues. ice's flow-director and
+        RDMA vectors are not modelled."""
+        return 1 + self.max_combined
+
+    def vector_name(self, entry: int) -> str | None:
+        queue = entry - 1
+        if queue >= self.combined:
+            return None
+        if self.driver == "ice":
+            # ice_main.c: misc "<driver>-<pci device>:misc"; queue vectors
+            # "<driver>-<netdev>-TxRx-<n>" (ice_vsi_req_irq_msix).
+            return f"ice-{self.address}:misc" if queue < 0 else f"ice-{self.name}-TxRx-{queue}"
+        # igb_main.c igb_request_msix: the "other" vector takes the netdev's name.
+        return self.name if queue < 0 else f"{self.name}-TxRx-{queue}"
+
+
+def _nics(m: Model) -> list[Nic]:
+    out = []
+    online = len(m.online)
+    if m.nic_node is not None:
+        # E810-XXVDA2: PCIe 4.0 x8, two 25G SFP28 ports; port 0 owns the PTP clock.
+        max_q = min(online, 256)
+        out.append(Nic("ens1f0", "ice", m.nic_pci[1], m.nic_pci[0], m.nic_node, "0x159b", "b4:96:91:a7:3c:10",
+                       25000, ("16.0 GT/s PCIe", 8), max_q, 8 if m.tuned else max_q, True,
+                       "4.40 0x8001c967 1.3534.0", "0x0003", 0))
+    if m.mgmt_nic:
+        # I350 on the board (igb): at most 8 RSS queues; PCIe 2.1 x4.
+        q = min(online, 8)
+        out.append(Nic("eno1", "igb", "0000:04:00.0", "0000:00:1c.5", 0, "0x1521", "f4:02:70:b8:11:e0", 1000,
+                       ("5.0 GT/s PCIe", 4), q, q, False, "1.63, 0x80000dda", "0x1f9a", len(out)))
+    return out
+
+
+def _vector_affinity(m: Model, nic: Nic, queue: int, node_cpus: list[int], hk_default: list[int],
+                     first: int) -> tuple[list[int], list[int]]:
+    """smp_affinity and effective affinity of one MSI-X vector."""
+    if queue >= nic.combined:
+        # Allocated but never started: the default affinity; on x86 without interrupt
+        # remapping the vector is only reserved, parked on the first online CPU
+        # (apic/vector.c vector_assign_managed_shutdown).
+        return hk_default, [first]
+    if m.tuned:
+        local_hk = [c for c in m.housekeeping if c in node_cpus]
+        if nic.trading:
+            # Pinned by the host's tuning script to the NIC node's housekeeping core.
+            cpu = local_hk[-1] if queue < 0 else local_hk[queue % len(local_hk)]
+            return [cpu], [cpu]
+        # Left at irqaffinity=; the vector matrix spreads them over the node's CPUs.
+        return hk_default, [local_hk[(queue + 1) % len(local_hk)]]
+    # irqbalance, NUMA-aware: a queue vector goes to one core of the device's node (both
+    # threads in the mask, the interrupt on one); the misc vector to the whole node.
+    if queue < 0:
+        return node_cpus, node_cpus[:1]
+    cores = sorted({min(m.siblings(c)) for c in node_cpus})
+    core = cores[queue % len(cores)]
+    threads = [c for c in m.siblings(core) if c in node_cpus]
+    return threads, [threads[(queue // len(cores)) % len(threads)]]
+
+
+SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU")
+
+
+def _softirqs(m: Model, nics: list[Nic], rng: random.Random) -> str:
+    """fs/proc/softirqs.c: 20 spaces, "CPU%-8d" per possible CPU; "%12s:" and " %10u"."""
+    rx_cpus: set[int] = set()  # where the trading NIC's queue interrupts run
+    mgmt_cpus: set[int] = set()
+    for nic in nics:
+        node_cpus = [c for c in m.online if c in set(m.socket_cpus(nic.node))]
+        for q in range(nic.combined):
+            (rx_cpus if nic.trading else mgmt_cpus).update(_vector_affinity(m, nic, q, node_cpus, [], 0)[1])
+    lines = [" " * 20 + "".join(f"CPU{c:<8d}" for c in m.cpus)]
+    for name in SOFTIRQ_NAMES:
+        counts = []
+        for c in m.cpus:
+            if c in m.offline:
+                # Counters stop when a CPU goes offline; they keep what it took before.
+                counts.append(rng.randint(0, 300) if name in ("TIMER", "SCHED", "RCU") else 0)
+                continue
+            quiet = c in m.isolated
+            if name == "NET_RX":
+                n = rng.randint(40_000_000, 400_000_000) if c in rx_cpus else (
+                    0 if quiet else rng.randint(90_000, 900_000) if c in mgmt_cpus else rng.randint(500, 90_000))
+            elif name == "NET_TX":
+                n = rng.randint(20_000, 900_000) if c in rx_cpus else (0 if quiet else rng.randint(0, 3000))
+            elif name == "TIMER":
+                n = rng.randint(40, 400) if quiet else rng.randint(1_000_000, 9_000_000)
+            elif name == "SCHED":
+                n = rng.randint(10, 120) if quiet else rng.randint(800_000, 9_000_000)
+            elif name == "RCU":
+                n = rng.randint(0, 20) if quiet else rng.randint(900_000, 7_000_000)
+            elif name == "HRTIMER":
+                n = 0 if quiet else rng.randint(0, 900)
+            elif name == "BLOCK":
+                n = 0 if quiet else rng.randint(0, 400_000)
+            elif name == "TASKLET":
+                n = 0 if quiet else rng.randint(0, 3000)
+            elif name == "HI":
+                n = 0 if quiet else rng.randint(0, 40)
+            else:
+                n = 0
+            counts.append(n)
+        lines.append(f"{name:>12s}:" + "".join(f" {n:10d}" for n in counts))
+    return "\n".join(lines)
+
+
+def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
+    nr = m.nr
+    bus = nic.root_port.split(":")[1]
+    pci = f"/sys/devices/pci0000:{bus}/{nic.root_port}/{nic.address}"
+    local = [c for c in m.cpus if node_of[c] == nic.node]
+    f[f"/sys/class/net/{nic.name}"] = Link(f"../../devices/pci0000:{bus}/{nic.root_port}/{nic.address}/net/{nic.name}")
+    f[f"{pci}/driver"] = Link(f"../../../bus/pci/drivers/{nic.driver}")
+    f[f"{pci}/numa_node"] = str(nic.node)
+    f[f"{pci}/local_cpulist"] = cpulist(local)
+    f[f"{pci}/local_cpus"] = cpumask(local, nr)
+    f[f"{pci}/vendor"] = "0x8086"
+    f[f"{pci}/device"] = nic.device_id
+    f[f"{pci}/subsystem_vendor"] = "0x8086"
+    f[f"{pci}/subsystem_device"] = nic.subsystem
+    f[f"{pci}/class"] = "0x020000"
+    speed, width = nic.pcie
+    for kind in ("current", "max"):
+        f[f"{pci}/{kind}_link_speed"] = speed
+        f[f"{pci}/{kind}_link_width"] = str(width)
+    for entry in range(nic.vectors):
+        f[f"{pci}/msi_irqs/{nic.first_irq + entry}"] = "msix"
+    n = f"{pci}/net/{nic.name}"
+    f[f"{n}/device"] = Link(f"../../../{nic.address}")
+    for name, value in (("address", nic.mac), ("mtu", "1500"), ("operstate", "up"), ("carrier", "1"),
+                        ("speed", str(nic.speed_mbps)), ("duplex", "full"), ("tx_queue_len", "1000")):
+        f[f"{n}/{name}"] = value
+    # net-sysfs.c prints rps_cpus, xps_cpus ("%*pb", nr_cpu_ids bits) and xps_rxqs
+    # (num_rx_queues bits); the queue folders are the real (in use) queues.
+    node_cpus = [c for c in m.online if node_of[c] == nic.node]
+    for q in range(nic.combined):
+        f[f"{n}/queues/rx-{q}/rps_cpus"] = cpumask((), nr)
+        f[f"{n}/queues/rx-{q}/rps_flow_cnt"] = "0"
+        if nic.driver == "ice":
+            # ice sets each tx queue's XPS map to its vector's CPUs (ice_cfg_xps_tx_ring):
+            # cpumask_local_spread at open; the tuned host rewrites it to the pinned CPU.
+            if m.tuned:
+                xps = _vector_affinity(m, nic, q, node_cpus, [], 0)[1]
+            else:
+                xps = [_local_spread(m, q, nic.node)]
+        else:
+            xps = []
+        f[f"{n}/queues/tx-{q}/xps_cpus"] = cpumask(xps, nr)
+        f[f"{n}/queues/tx-{q}/xps_rxqs"] = cpumask((), nic.max_combined)
+        f[f"{n}/queues/tx-{q}/tx_maxrate"] = "0"
+
+
+def _local_spread(m: Model, i: int, node: int) -> int:
+    """lib/cpumask.c cpumask_local_spread: the node's online CPUs first, then the others."""
+    order = [c for c in m.online if m.place(c)[0] == node] + [c for c in m.online if m.place(c)[0] != node]
+    return order[i % len(order)]
+
+
+def _render_irqbalance(m: Model, f: dict) -> None:
+    """RHEL's irqbalance.service reads /etc/sysconfig/irqbalance as its EnvironmentFile and
+    runs "irqbalance --foreground $IRQBALANCE_ARGS". tuned-2s: the service is disabled (the
+    NIC's interrupts are pinned by hand) and the file bans the isolated CPUs should it ever
+    start. untuned-2s: the distribution's file, nothing set, the daemon running; irqbalance
+    1.8+ leaves isolated and nohz_full CPUs alone by itself, and this host has none."""
+    if m.sockets < 2:
+        return
+    text = ["# Environment for irqbalance.service (irqbalance(1)).",
+            "# IRQBALANCE_BANNED_CPULIST: CPUs that get no interrupts when irqbalance rebalances.",
+            "# IRQBALANCE_ARGS: extra arguments for the daemon."]
+    if m.tuned:
+        text += [f"IRQBALANCE_BANNED_CPULIST={cpulist(m.isolated)}", "#IRQBALANCE_ARGS="]
+    else:
+        text += ["#IRQBALANCE_BANNED_CPULIST=", "#IRQBALANCE_ARGS="]
+    f["/etc/sysconfig/irqbalance"] = "\n".join(text)
+    if m.tuned:
+        return
+    pid = 1187
+    d = f"/proc/{pid}"
+    f[f"{d}/comm"] = "irqbalance"
+    f[f"{d}/cmdline"] = b"/usr/sbin/irqbalance\0--foreground\0"
+    f[f"{d}/environ"] = (b"LANG=C.UTF-8\0PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin\0"
+                         b"INVOCATION_ID=5d0c1f8e6b4a4f0f9b3e2a7c1d8e9f60\0JOURNAL_STREAM=8:24719\0"
+                         b"SYSTEMD_EXEC_PID=1187\0")
+    f[f"{d}/status"] = "\n".join([
+        "Name:\tirqbalance", "Umask:\t0022", "State:\tS (sleeping)", f"Tgid:\t{pid}", "Ngid:\t0", f"Pid:\t{pid}",
+        "PPid:\t1", "TracerPid:\t0", "Uid:\t0\t0\t0\t0", "Gid:\t0\t0\t0\t0", "FDSize:\t64", "Groups:\t",
+        f"NStgid:\t{pid}", f"NSpid:\t{pid}", f"NSpgid:\t{pid}", f"NSsid:\t{pid}", "VmPeak:\t  100508 kB",
+        "VmSize:\t   83968 kB", "VmRSS:\t    4416 kB", "Threads:\t2", "SigQ:\t0/1030397",
+        f"Cpus_allowed:\t{cpumask(m.cpus, m.nr)}", f"Cpus_allowed_list:\t{cpulist(m.cpus)}",
+        f"Mems_allowed:\t{','.join(['00000000'] * 31)},{(1 << m.sockets) - 1:08x}",
+        f"Mems_allowed_list:\t{cpulist(range(m.sockets))}",
+        "voluntary_ctxt_switches:\t86412", "nonvoluntary_ctxt_switches:\t31"])
+
+
+# ethtool 6.2 (RHEL 9.3), netlink text layouts: netlink/settings.c, channels.c, rings.c,
+# coalesce.c, features.c, pause.c, tsinfo.c; -i is dump_drvinfo in ethtool.c.
+
+def _modes_block(label: str, modes: list[str]) -> list[str]:
+    """dump_link_modes: one mode a line under the first, except a Full mode right after
+    its Half sibling, which shares the line."""
+    if not modes:
+        return [f"\t{label}Not reported"]
+    lines, pad = [f"\t{label}{modes[0]}"], " " * len(label)
+    for prev, mode in zip(modes, modes[1:], strict=False):
+        if prev.endswith("/Half") and mode == prev[:-5] + "/Full":
+            lines[-1] += f" {mode}"
+        else:
+            lines.append(f"\t{pad}{mode}")
+    return lines
+
+
+def _ethtool_settings(nic: Nic) -> str:
+    if nic.driver == "ice":
+        modes = ["25000baseCR/Full", "25000baseSR/Full", "25000baseLR/Full", "10000baseSR/Full",
+                 "10000baseLR/Full", "1000baseX/Full"]
+        out = ["Settings for ens1f0:", "\tSupported ports: [ FIBRE ]", *_modes_block("Supported link modes:   ", modes),
+               "\tSupported pause frame use: Symmetric", "\tSupports auto-negotiation: No",
+               "\tSupported FEC modes: None\t RS\t BASER", *_modes_block("Advertised link modes:  ", modes[:3]),
+               "\tAdvertised pause frame use: No", "\tAdvertised auto-negotiation: No",
+               "\tAdvertised FEC modes: RS", f"\tSpeed: {nic.speed_mbps}Mb/s", "\tDuplex: Full",
+               "\tAuto-negotiation: off", "\tPort: FIBRE", "\tPHYAD: 0", "\tTransceiver: internal",
+               "\tSupports Wake-on: d", "\tWake-on: d",
+               "        Current message level: 0x00000007 (7)", "                               drv probe link",
+               "\tLink detected: yes"]
+    else:
+        modes = ["10baseT/Half", "10baseT/Full", "100baseT/Half", "100baseT/Full", "1000baseT/Full"]
+        out = [f"Settings for {nic.name}:", "\tSupported ports: [ TP ]", *_modes_block("Supported link modes:   ", modes),
+               "\tSupported pause frame use: Symmetric", "\tSupports auto-negotiation: Yes",
+               "\tSupported FEC modes: Not reported", *_modes_block("Advertised link modes:  ", modes),
+               "\tAdvertised pause frame use: Symmetric", "\tAdvertised auto-negotiation: Yes",
+               "\tAdvertised FEC modes: Not reported", f"\tSpeed: {nic.speed_mbps}Mb/s", "\tDuplex: Full",
+               "\tAuto-negotiation: on", "\tPort: Twisted Pair", "\tPHYAD: 1", "\tTransceiver: internal",
+               "\tMDI-X: off (auto)", "\tSupports Wake-on: pumbg", "\tWake-on: g",
+               "        Current message level: 0x00000007 (7)", "                               drv probe link",
+               "\tLink detected: yes"]
+    return "\n".join(out) + "\n"
+
+
+def _ethtool_driver(m: Model, nic: Nic) -> str:
+    # In-tree drivers report the kernel release as their version.
+    return "\n".join([f"driver: {nic.driver}", f"version: {m.kernel}", f"firmware-version: {nic.firmware}",
+                      "expansion-rom-version: ", f"bus-info: {nic.address}", "supports-statistics: yes",
+                      "supports-test: yes", "supports-eeprom-access: yes", "supports-register-dump: yes",
+                      "supports-priv-flags: yes"]) + "\n"
+
+
+def _ethtool_channels(nic: Nic) -> str:
+    # ice reports separate rx/tx maximums (its queue counts) and one "other" (misc) vector;
+    # igb only combined channels, with one "other".
+    if nic.driver == "ice":
+        maxima, current = (nic.max_combined, nic.max_combined, 1, nic.max_combined), (0, 0, 1, nic.combined)
+    else:
+        maxima, current = ("n/a", "n/a", 1, nic.max_combined), ("n/a", "n/a", 1, nic.combined)
+    labels = ("RX:\t\t", "TX:\t\t", "Other:\t\t", "Combined:\t")
+    return (f"Channel parameters for {nic.name}:\nPre-set maximums:\n"
+            + "".join(f"{lab}{v}\n" for lab, v in zip(labels, maxima, strict=True))
+            + "Current hardware settings:\n"
+            + "".join(f"{lab}{v}\n" for lab, v in zip(labels, current, strict=True)))
+
+
+def _ethtool_rings(nic: Nic) -> str:
+    top, now = (8160, 2048) if nic.driver == "ice" else (4096, 256)
+    return (f"Ring parameters for {nic.name}:\nPre-set maximums:\nRX:\t\t{top}\nRX Mini:\tn/a\nRX Jumbo:\tn/a\n"
+            f"TX:\t\t{top}\nCurrent hardware settings:\nRX:\t\t{now}\nRX Mini:\tn/a\nRX Jumbo:\tn/a\n"
+            f"TX:\t\t{now}\nRX Buf Len:\t\tn/a\nCQE Size:\t\tn/a\nTX Push:\toff\nTCP data split:\tn/a\n")
+
+
+def _ethtool_coalesce(m: Model, nic: Nic) -> str:
+    if nic.driver == "ice":
+        # ice: adaptive ITR on, 50 us (ICE_ITR_20K) by default; the tuned host turns it off,
+        # rx-usecs 0 (an interrupt per packet), tx-usecs 16. tx-frames-irq is its work limit.
+        adaptive = "off" if m.tuned else "on"
+        rx, tx = (0, 16) if m.tuned else (50, 50)
+        head = f"Adaptive RX: {adaptive}  TX: {adaptive}"
+        vals = {"rx-usecs": rx, "tx-usecs": tx, "tx-frames-irq": 256, "rx-usecs-high": 0}
+    else:
+        # igb: rx-usecs 3 is its dynamic "conservative" ITR mode; no adaptive switch.
+        head = "Adaptive RX: n/a  TX: n/a"
+        vals = {"rx-usecs": 3, "tx-usecs": 0, "tx-frames-irq": 128}
+    groups = [["stats-block-usecs:\t", "sample-interval:\t", "pkt-rate-low:\t\t", "pkt-rate-high:\t\t"],
+              ["rx-usecs:\t", "rx-frames:\t", "rx-usecs-irq:\t", "rx-frames-irq:\t"],
+              ["tx-usecs:\t", "tx-frames:\t", "tx-usecs-irq:\t", "tx-frames-irq:\t"],
+              ["rx-usecs-low:\t", "rx-frame-low:\t", "tx-usecs-low:\t", "tx-frame-low:\t"],
+              ["rx-usecs-high:\t", "rx-frame-high:\t", "tx-usecs-high:\t", "tx-frame-high:\t"]]
+    out = [f"Coalesce parameters for {nic.name}:", head]
+    for i, group in enumerate(groups):
+        if i:
+            out.append("")
+        for label in group:
+            out.append(f"{label}{vals.get(label.split(':')[0], 'n/a')}")
+    out += ["", "CQE mode RX: n/a  TX: n/a", ""]
+    return "\n".join(out) + "\n"
+
+
+# Legacy flags first, their features under them (net/ethtool/common.c names, netdev
+# feature bit order), then every other feature in bit order; ethtool skips UFO.
+_LEGACY = (("rx-checksumming", ("rx-checksum",)),
+           ("tx-checksumming", ("tx-checksum-ipv4", "tx-checksum-ip-generic", "tx-checksum-ipv6",
+                                "tx-checksum-fcoe-crc", "tx-checksum-sctp")),
+           ("scatter-gather", ("tx-scatter-gather", "tx-scatter-gather-fraglist")),
+           ("tcp-segmentation-offload", ("tx-tcp-segmentation", "tx-tcp-ecn-segmentation",
+                                         "tx-tcp-mangleid-segmentation", "tx-tcp6-segmentation")),
+           ("generic-segmentation-offload", ("tx-generic-segmentation",)),
+           ("generic-receive-offload", ("rx-gro",)), ("large-receive-offload", ("rx-lro",)),
+           ("rx-vlan-offload", ("rx-vlan-hw-parse",)), ("tx-vlan-offload", ("tx-vlan-hw-insert",)),
+           ("ntuple-filters", ("rx-ntuple-filter",)), ("receive-hashing", ("rx-hashing",)))
+_OTHER_FEATURES = (
+    "highdma", "rx-vlan-filter", "vlan-challenged", "tx-lockless", "netns-local", "tx-gso-robust",
+    "tx-fcoe-segmentation", "tx-gre-segmentation", "tx-gre-csum-segmentation", "tx-ipxip4-segmentation",
+    "tx-ipxip6-segmentation", "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation", "tx-gso-partial",
+    "tx-tunnel-remcsum-segmentation", "tx-sctp-segmentation", "tx-esp-segmentation", "tx-udp-segmentation",
+    "tx-gso-list", "fcoe-mtu", "tx-nocache-copy", "loopback", "rx-fcs", "rx-all", "tx-vlan-stag-hw-insert",
+    "rx-vlan-stag-hw-parse", "rx-vlan-stag-filter", "l2-fwd-offload", "hw-tc-offload", "esp-hw-offload",
+    "esp-tx-csum-hw-offload", "rx-udp_tunnel-port-offload", "tls-hw-tx-offload", "tls-hw-rx-offload",
+    "rx-gro-hw", "tls-hw-record", "rx-gro-list", "macsec-hw-offload", "rx-udp-gro-forwarding",
+    "hsr-tag-ins-offload", "hsr-tag-rm-offload", "hsr-fwd-offload", "hsr-dup-offload")
+
+
+def _ethtool_features(m: Model, nic: Nic) -> str:
+    on = {"rx-checksum", "tx-checksum-ipv4", "tx-checksum-ipv6", "tx-scatter-gather", "tx-tcp-segmentation",
+          "tx-tcp6-segmentation", "tx-generic-segmentation", "rx-vlan-hw-parse", "tx-vlan-hw-insert",
+          "rx-hashing", "highdma", "rx-vlan-filter", "tx-gso-partial", "tx-gre-segmentation",
+          "tx-gre-csum-segmentation", "tx-ipxip4-segmentation", "tx-ipxip6-segmentation",
+          "tx-udp_tnl-segmentation", "tx-udp_tnl-csum-segmentation"}
+    toggles = {"tx-tcp-mangleid-segmentation", "rx-gro", "tx-nocache-copy", "loopback", "rx-gro-list",
+               "rx-udp-gro-forwarding", "hw-tc-offload"}
+    if nic.driver == "ice":
+        on |= {"tx-checksum-sctp", "tx-tcp-ecn-segmentation", "rx-ntuple-filter", "tx-udp-segmentation",
+               "rx-vlan-stag-filter", "rx-udp_tunnel-port-offload"}
+        toggles |= {"tx-vlan-stag-hw-insert", "rx-vlan-stag-hw-parse"}
+        if not m.tuned:  # the tuned host turned GRO off (ethtool -K ens1f0 gro off)
+            on.add("rx-gro")
+    else:
+        on.add("rx-gro")
+        toggles |= {"rx-fcs", "rx-all", "rx-ntuple-filter"}
+    changeable = on | toggles
+
+    def line(name: str, shown: str, prefix: str = "") -> str:
+        return f"{prefix}{shown}: {'on' if name in on else 'off'}{'' if name in changeable else ' [fixed]'}"
+
+    out = [f"Features for {nic.name}:"]
+    for legacy, members in _LEGACY:
+        if len(members) == 1:
+            out.append(line(members[0], legacy))
+            continue
+        out.append(f"{legacy}: {'on' if any(x in on for x in members) else 'off'}")
+        out += [line(x, x, "\t") for x in members]
+    out += [line(x, x) for x in _OTHER_FEATURES]
+    return "\n".join(out) + "\n"
+
+
+def _ethtool_pause(m: Model, nic: Nic) -> str:
+    if nic.driver == "ice":
+        # Fibre at a fixed 25G: no autonegotiation; flow control off on the tuned host.
+        rx = tx = "off" if m.tuned else "on"
+        return f"Pause parameters for {nic.name}:\nAutonegotiate:\toff\nRX:\t\t{rx}\nTX:\t\t{tx}\n\n"
+    return (f"Pause parameters for {nic.name}:\nAutonegotiate:\ton\nRX:\t\ton\nTX:\t\ton\n"
+            "RX negotiated: on\nTX negotiated: on\n\n")
+
+
+def _ethtool_timestamping(nic: Nic) -> str:
+    caps = ["hardware-transmit", "software-transmit", "hardware-receive", "software-receive",
+            "software-system-clock", "hardware-raw-clock"]
+    return (f"Time stamping parameters for {nic.name}:\nCapabilities:\n" + "".join(f"\t{c}\n" for c in caps)
+            + f"PTP Hardware Clock: {nic.phc}\nHardware Transmit Timestamp Modes:\n\toff\n\ton\n"
+            "Hardware Receive Filter Modes:\n\tnone\n\tall\n")
+
+
+def _ethtool_records(m: Model) -> dict[str, dict]:
+    recs = {}
+    for nic in _nics(m):
+        for option, text in (("", _ethtool_settings(nic)), ("-i", _ethtool_driver(m, nic)),
+                             ("-l", _ethtool_channels(nic)), ("-g", _ethtool_rings(nic)),
+                             ("-c", _ethtool_coalesce(m, nic)), ("-k", _ethtool_features(m, nic)),
+                             ("-a", _ethtool_pause(m, nic)), ("-T", _ethtool_timestamping(nic))):
+            key = f"ethtool {option} {nic.name}" if option else f"ethtool {nic.name}"
+            recs[key] = {"returncode": 0, "stdout": text, "stderr": ""}
+    return recs
+
+
+# ---------------------------------------------------------------------------------------
 # Edge-case overlays
 
 
@@ -790,6 +1295,9 @@ def _overlay_unreadable(m: Model, f: dict) -> None:
         f"{CPU}/cpu1/cpufreq/scaling_governor",
         f"{NODE}/node0/meminfo", "/etc/systemd/system.conf", "/proc/1/status",
         f"{CPU}/cpu3/cpuidle", "/sys/class/dmi/id/product_serial", "/proc/sys/kernel/nmi_watchdog",
+        # Kernels and hardening patches that make IRQ affinity root-only.
+        "/proc/irq/9/smp_affinity_list", "/proc/irq/9/effective_affinity_list", "/proc/irq/16/effective_affinity_list",
+        "/proc/irq/8/node",
     ]
     unread = {}
     for path in denied:
