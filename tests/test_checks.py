@@ -30,6 +30,18 @@ RCUPDATE = "/sys/module/rcupdate/parameters"
 RCUTREE = "/sys/module/rcutree/parameters"
 
 
+INTERRUPTS = (
+    "           CPU0       CPU1       CPU2       CPU3       CPU4       CPU5       CPU6       CPU7\n"
+    "  0:         40          0          0          0          0          0          0          0"
+    "   IO-APIC   2-edge      timer\n"
+    " 24:          0      91210          0          0          0          0          0          0"
+    "   PCI-MSI 1572864-edge      ens1f0-TxRx-0\n"
+    " 25:          0          0          0          0          0      90112          0          0"
+    "   PCI-MSI 1572865-edge      ens1f0-TxRx-1\n"
+    "LOC:       1000       1000          3          2       1000       1000          1          2"
+    "   Local timer interrupts\n")
+
+
 def tuned_files() -> dict:
     """An 8-CPU, SMT-2 host (siblings n and n+4) with 2-3,6-7 isolated as whole cores,
     tuned for the hft-isolated profile, on a Debian 13 kernel (6.12) whose build config is
@@ -71,6 +83,14 @@ def tuned_files() -> dict:
         "/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled": "always [inherit] madvise never",
         "/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled": "always inherit madvise [never]",
         "/proc/sys/vm/compact_unevictable_allowed": "0",
+        # Interrupts: the NIC's two queue IRQs on housekeeping CPUs, irqbalance stopped (the
+        # process list was recorded whole, so its absence is a fact).
+        "/hftinfra/meta.json": '{"listed": ["/proc"]}',
+        "/proc/1/comm": "systemd",
+        "/proc/interrupts": INTERRUPTS,
+        "/proc/irq/default_smp_affinity": "33",
+        **{f"/proc/irq/{n}/{f}": cpus for n, cpus in ((0, "0"), (24, "1"), (25, "5"))
+           for f in ("smp_affinity_list", "effective_affinity_list")},
         "/sys/kernel/mm/ksm/run": "0", "/sys/kernel/mm/ksm/pages_sharing": "0",
         "/proc/swaps": "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority",
         "/proc/meminfo": "MemTotal: 16384000 kB\nMemFree: 8000000 kB\nMemAvailable: 9000000 kB\n"
@@ -271,6 +291,17 @@ CASES = [
     ("memory.thp", {"/sys/kernel/mm/transparent_hugepage": None}, "skip", "transparent hugepages"),
     ("memory.ksm", {"/sys/kernel/mm/ksm/run": "1"}, "fail", "running"),
     ("memory.compact_unevictable", {"/proc/sys/vm/compact_unevictable_allowed": "1"}, "fail", "differs"),
+    ("irq.irqbalance", {"/proc/812/comm": "irqbalance", "/proc/812/environ": "PATH=/usr/bin",
+                        "/proc/812/cmdline": "irqbalance"}, "pass", "bans 2-3,6-7"),
+    ("irq.irqbalance", {"/proc/812/comm": "irqbalance", "/proc/812/environ": "IRQBALANCE_BANNED_CPULIST=",
+                        "/proc/812/cmdline": "irqbalance"}, "fail", "2-3,6-7 are not banned"),
+    ("irq.irqbalance", {"/hftinfra/meta.json": "{}"}, "unknown", "process list"),
+    ("irq.default_affinity", {"/proc/irq/default_smp_affinity": "ff"}, "fail", "differs"),
+    ("irq.affinity", {"/proc/irq/25/effective_affinity_list": "6"}, "fail", "IRQ 25 (ens1f0-TxRx-1) effective on CPUs 6"),
+    # Before 4.13 there is no effective affinity: the configured one is judged, and says so.
+    ("irq.affinity", {"/proc/irq/25/effective_affinity_list": None, "/proc/irq/25/smp_affinity_list": "2"},
+     "fail", "IRQ 25 (ens1f0-TxRx-1) configured on CPUs 2"),
+    ("irq.affinity", {"/proc/irq/24/effective_affinity_list": "zz"}, "unknown", "could not be read"),
     ("memory.ksm", {"/sys/kernel/mm/ksm": None}, "skip", "KSM"),
     ("memory.swap", {"/proc/swaps": "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition\t8388604\t0\t-2"},
      "fail", "/dev/sda2"),
@@ -325,7 +356,7 @@ def test_denied_reads_are_unknown(host_with, tmp_path):
     (meta).mkdir()
     # A snapshot records reads that were denied at capture time.
     from pathlib import Path
-    (Path(root) / "hftinfra").mkdir()
+    (Path(root) / "hftinfra").mkdir(exist_ok=True)
     (Path(root) / "hftinfra" / "unread.json").write_text(json.dumps(
         {"/proc/sys/kernel/nmi_watchdog": {"reason": "denied", "detail": ""}}))
     f = status_of(open_host(root), "kernel.nmi_watchdog")
@@ -588,7 +619,7 @@ def test_unread_cmdline_is_never_shown_as_absent(host_with, tmp_path, reason):
 
     host = host_with({"/proc/cmdline": None})
     if reason == "denied":
-        (Path(host.source) / "hftinfra").mkdir()
+        (Path(host.source) / "hftinfra").mkdir(exist_ok=True)
         (Path(host.source) / "hftinfra" / "unread.json").write_text(
             json.dumps({"/proc/cmdline": {"reason": "denied", "detail": ""}}))
         host = open_host(host.source)
@@ -608,7 +639,7 @@ def test_rcu_nocbs_carries_an_unread_nohz_full(host_with):
     from pathlib import Path
 
     host = host_with({"/proc/cmdline": CMDLINE.replace("rcu_nocbs=2-3,6-7", "rcu_nocbs=2")})
-    (Path(host.source) / "hftinfra").mkdir()
+    (Path(host.source) / "hftinfra").mkdir(exist_ok=True)
     (Path(host.source) / "hftinfra" / "unread.json").write_text(
         json.dumps({f"{CPU}/nohz_full": {"reason": "denied", "detail": ""}}))
     f = status_of(open_host(host.source), "cpu.rcu_nocbs")
@@ -622,7 +653,7 @@ def test_rcu_nocbs_alone_decides_when_it_covers_the_isolated_cpus(host_with):
     from pathlib import Path
 
     host = host_with()
-    (Path(host.source) / "hftinfra").mkdir()
+    (Path(host.source) / "hftinfra").mkdir(exist_ok=True)
     (Path(host.source) / "hftinfra" / "unread.json").write_text(
         json.dumps({f"{CPU}/nohz_full": {"reason": "denied", "detail": ""}}))
     report = run_audit(open_host(host.source), "hft-isolated")
