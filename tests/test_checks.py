@@ -4,6 +4,7 @@ skips, or is unknown) after one precise change to that host."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -148,24 +149,25 @@ def write_tree(root, files: dict) -> None:
             dest.write_text(content + "\n")
 
 
+def tuned_host_with(root: Path, changes: dict | None = None):
+    """The tuned host written at root with {path: new content, or None to delete it and
+    everything under it}, opened as a snapshot."""
+    files = tuned_files()
+    for path, content in (changes or {}).items():
+        if content is None:
+            for key in [k for k in files if k == path or k.startswith(path.rstrip("/") + "/")]:
+                del files[key]
+        else:
+            files[path] = content
+    write_tree(root, files)
+    return open_host(root)
+
+
 @pytest.fixture
 def host_with(tmp_path):
     """host_with({path: new content or None to delete}) -> a snapshot of the tuned host so changed."""
     counter = iter(range(1000))
-
-    def make(changes: dict | None = None):
-        files = tuned_files()
-        for path, content in (changes or {}).items():
-            if content is None:
-                for key in [k for k in files if k == path or k.startswith(path.rstrip("/") + "/")]:
-                    del files[key]
-            else:
-                files[path] = content
-        root = tmp_path / f"h{next(counter)}"
-        write_tree(root, files)
-        return open_host(root)
-
-    return make
+    return lambda changes=None: tuned_host_with(tmp_path / f"h{next(counter)}", changes)
 
 
 def status_of(host, check_id: str, profile: str = "hft-isolated", variables=None):

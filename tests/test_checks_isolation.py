@@ -4,10 +4,9 @@ the boot CPU in nohz_full, and how the unbound workqueue mask is made persistent
 from __future__ import annotations
 
 import pytest
-from test_checks import CMDLINE, CPU, tuned_files, write_tree
+from test_checks import CMDLINE, CPU, tuned_host_with
 
 from hftinfra.audit import run_audit
-from hftinfra.host import open_host
 from hftinfra.profiles import load_profile
 
 CLEARED = "NO_HZ: Clearing 0 from nohz_full range for timekeeping"
@@ -20,18 +19,7 @@ def host_with(tmp_path):
     """host_with({path: content, or None to delete}) -> a snapshot of the tuned 8-CPU host so changed."""
     counter = iter(range(1000))
 
-    def make(changes: dict | None = None):
-        files = tuned_files()
-        for path, content in (changes or {}).items():
-            if content is None:
-                files.pop(path, None)
-            else:
-                files[path] = content
-        root = tmp_path / f"h{next(counter)}"
-        write_tree(root, files)
-        return open_host(root)
-
-    return make
+    return lambda changes=None: tuned_host_with(tmp_path / f"h{next(counter)}", changes)
 
 
 def finding(host, check_id: str):

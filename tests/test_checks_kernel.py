@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_checks import CMDLINE, RCUPDATE, RCUTREE, tuned_files, write_tree
+from test_checks import CMDLINE, RCUPDATE, RCUTREE, tuned_host_with
 
 from hftinfra.audit import run_audit
-from hftinfra.host import open_host
 
 HOSTS = Path(__file__).resolve().parent / "hosts"
 OSREL = "/proc/sys/kernel/osrelease"
@@ -23,16 +22,7 @@ def finding(tmp_path):
     counter = iter(range(1000))
 
     def make(check_id: str, changes: dict | None = None, profile: str = "hft-isolated"):
-        files = tuned_files()
-        for path, content in (changes or {}).items():
-            if content is None:
-                for key in [k for k in files if k == path or k.startswith(path.rstrip("/") + "/")]:
-                    del files[key]
-            else:
-                files[path] = content
-        root = tmp_path / f"h{next(counter)}"
-        write_tree(root, files)
-        return run_audit(open_host(root), profile).finding(check_id)
+        return run_audit(tuned_host_with(tmp_path / f"h{next(counter)}", changes), profile).finding(check_id)
 
     return make
 

@@ -9,7 +9,7 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_checks import CPU, tuned_files, write_tree
+from test_checks import CPU, tuned_host_with
 
 from hftinfra.audit import run_audit
 from hftinfra.cpu import parse_resume_latency, read_idle
@@ -26,19 +26,7 @@ def _percpu(tail: str, value: str, cpus=range(8)) -> dict:
 def host_from(tmp_path):
     counter = iter(range(1000))
 
-    def make(changes: dict):
-        files = tuned_files()
-        for path, content in changes.items():
-            if content is None:
-                for key in [k for k in files if k == path or k.startswith(path.rstrip("/") + "/")]:
-                    del files[key]
-            else:
-                files[path] = content
-        root = tmp_path / f"p{next(counter)}"
-        write_tree(root, files)
-        return open_host(root)
-
-    return make
+    return lambda changes: tuned_host_with(tmp_path / f"p{next(counter)}", changes)
 
 
 def finding(host, check_id):
