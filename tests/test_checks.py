@@ -661,3 +661,22 @@ def test_rcu_nocbs_alone_decides_when_it_covers_the_isolated_cpus(host_with):
     report = run_audit(open_host(host.source), "hft-isolated")
     assert report.finding("cpu.rcu_nocbs").status == "pass"
     assert report.finding("cpu.nohz_full").status == "unknown"
+
+
+def test_per_cpu_gic_interrupts_are_not_device_irqs(host_with):
+    # arm64: the architected timer and the PMU are GIC PPIs (INTIDs 16-31), banked on every
+    # CPU; a device SPI on an isolated CPU still fails.
+    table = (
+        "           CPU0       CPU1       CPU2       CPU3       CPU4       CPU5       CPU6       CPU7\n"
+        " 11:       5000       4000       3000       2000       5000       4000       3000       2000"
+        "     GICv3  27 Level     arch_timer\n"
+        " 14:          0          0          0          0          0          0          0          0"
+        "     GICv3  23 Level     arm-pmu\n"
+        " 24:          0      91210          0          0          0          0          0          0"
+        "     GICv3  40 Level     eth0\n")
+    every = {f"/proc/irq/{n}/{f}": "0-7" for n in (11, 14) for f in ("smp_affinity_list", "effective_affinity_list")}
+    f = status_of(host_with({"/proc/interrupts": table, **every}), "irq.affinity")
+    assert f.status == "pass" and "1 device IRQs" in f.message
+    f = status_of(host_with({"/proc/interrupts": table, **every, "/proc/irq/24/effective_affinity_list": "2"}),
+                  "irq.affinity")
+    assert f.status == "fail" and "IRQ 24 (eth0)" in f.message and "IRQ 11" not in f.message

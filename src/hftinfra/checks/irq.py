@@ -120,9 +120,24 @@ def _where(irq):
     return (irq.effective_affinity if isinstance(irq.effective_affinity, Unread) else irq.smp_affinity), ""
 
 
-def _device_irqs(aff):
+# GIC private peripheral interrupts (PPIs: INTIDs 16-31, and 1056-1119 on GICv3.1) are
+# banked per CPU: the local timer and PMU of every CPU, firing on each by design, with no
+# affinity to set (Arm GIC architecture specification, "INTID ranges").
+_GIC_PPI = (range(16, 32), range(1056, 1120))
+
+
+def _per_cpu(ctx, n: int) -> bool:
+    counts = ctx.probe("irq.interrupts")
+    table = None if isinstance(counts, Unread) else counts.interrupts
+    row = None if table is None or isinstance(table, Unread) else table.get(n)
+    if row is None or not row.chip or not row.chip.upper().startswith("GIC") or not (row.hwirq or "").isdigit():
+        return False
+    return any(int(row.hwirq) in r for r in _GIC_PPI)
+
+
+def _device_irqs(ctx, aff):
     # A numbered IRQ with a handler is a device's; one with no action has nothing to run.
-    return [i for i in aff.irqs if not isinstance(i.actions, Unread) and i.actions]
+    return [i for i in aff.irqs if not isinstance(i.actions, Unread) and i.actions and not _per_cpu(ctx, i.irq)]
 
 
 def _affinity(ctx):
@@ -131,7 +146,7 @@ def _affinity(ctx):
         return aff
     if isinstance(aff.irqs, Unread):
         return aff.irqs
-    devices = _device_irqs(aff)
+    devices = _device_irqs(ctx, aff)
     if not devices:
         table = next((i.actions for i in aff.irqs if isinstance(i.actions, Unread)), None)
         if table is not None:
@@ -198,7 +213,8 @@ register(Check(
     id="irq.affinity", title="Device IRQs fire only on housekeeping CPUs", area="irq",
     summary="Where each device interrupt may fire: its effective affinity (/proc/irq/N/"
             "effective_affinity_list, 4.13+; the configured smp_affinity before), for every numbered IRQ "
-            "with a handler. A kernel-managed IRQ (multi-queue drivers) cannot be moved by a write.",
+            "with a handler, per-CPU ones (GIC PPIs: each CPU's timer and PMU) aside. A kernel-managed "
+            "IRQ (multi-queue drivers) cannot be moved by a write.",
     reads=("/proc/interrupts", "/proc/irq/*/effective_affinity_list", "/proc/irq/*/smp_affinity_list",
            "/sys/kernel/debug/irq/irqs/*"),
     docs=IRQ_AFFINITY_DOC, kind="cpuset", observe=_affinity, judge=_affinity_judge, fix=_affinity_fix,
