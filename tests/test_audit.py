@@ -43,7 +43,7 @@ UNTUNED_FAILS = [
     "kernel.skew_tick", "kernel.watchdog", "kernel.nmi_watchdog",
     "kernel.stat_interval", "kernel.hung_task", "kernel.mce_ignore_ce", "memory.thp", "memory.swap",
     "memory.swappiness", "memory.numa_balancing", "memory.dirty", "memory.hugepages",
-    "memory.compact_unevictable", "irq.irqbalance", "irq.affinity",
+    "memory.compact_unevictable", "irq.irqbalance", "irq.affinity", "net.busy_poll",
 ]
 
 
@@ -198,7 +198,7 @@ def test_scorecard_rows_and_figure(untuned):
     from hftinfra.viz.audit import compare_figure, fixes_html, scorecard_figure, scorecard_rows
 
     rows = scorecard_rows(untuned)
-    assert [r["area"] for r in rows] == ["cpu", "kernel", "memory", "irq"]
+    assert [r["area"] for r in rows] == ["cpu", "kernel", "memory", "irq", "net"]
     assert sum(r["fail"] for r in rows) == untuned.summary["fail"]
     fig = scorecard_figure(untuned)
     assert [t.name for t in fig.data] == ["pass", "fail", "warn", "skip", "unknown"]

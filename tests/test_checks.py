@@ -90,6 +90,7 @@ def tuned_files() -> dict:
         "/proc/1/comm": "systemd",
         "/proc/interrupts": INTERRUPTS,
         "/proc/irq/default_smp_affinity": "33",
+        "/proc/sys/net/core/busy_read": "50", "/proc/sys/net/core/busy_poll": "50",
         **{f"/proc/irq/{n}/{f}": cpus for n, cpus in ((0, "0"), (24, "1"), (25, "5"))
            for f in ("smp_affinity_list", "effective_affinity_list")},
         "/sys/kernel/mm/ksm/run": "0", "/sys/kernel/mm/ksm/pages_sharing": "0",
@@ -299,6 +300,8 @@ CASES = [
                         "/proc/812/cmdline": "irqbalance"}, "fail", "2-3,6-7 are not banned"),
     ("irq.irqbalance", {"/hftinfra/meta.json": "{}"}, "unknown", "process list"),
     ("irq.default_affinity", {"/proc/irq/default_smp_affinity": "ff"}, "fail", "differs"),
+    ("net.busy_poll", {"/proc/sys/net/core/busy_poll": "0"}, "fail", "busy_poll"),
+    ("net.busy_poll", {"/proc/sys/net/core/busy_read": None}, "unknown", "busy_read"),
     ("irq.affinity", {"/proc/irq/25/effective_affinity_list": "6"}, "fail", "IRQ 25 (ens1f0-TxRx-1) effective on CPUs 6"),
     # Before 4.13 there is no effective affinity: the configured one is judged, and says so.
     ("irq.affinity", {"/proc/irq/25/effective_affinity_list": None, "/proc/irq/25/smp_affinity_list": "2"},

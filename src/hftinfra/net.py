@@ -1153,6 +1153,7 @@ def read_nic(host: Host, name: str, net_dir: str | None = None, src: _Sources | 
     )
 
 
+@probe("net.sysctls")
 def read_net_core_sysctls(host: Host) -> NetCoreSysctls:
     return NetCoreSysctls(
         **{field: host.read_value(sysctl_path(name), parse_int) for field, name in NET_CORE_SYSCTLS.items()},

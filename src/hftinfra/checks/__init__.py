@@ -12,7 +12,8 @@ import importlib
 from hftinfra.checks.base import AREAS, STATUSES, Check, Context, Obs, PerCpu, Rule, Skip, Verdict
 
 # Area modules in report order. Later areas (irq, net, time) append themselves here.
-CHECK_MODULES = ("hftinfra.checks.cpu", "hftinfra.checks.kernel", "hftinfra.checks.memory", "hftinfra.checks.irq")
+CHECK_MODULES = ("hftinfra.checks.cpu", "hftinfra.checks.kernel", "hftinfra.checks.memory", "hftinfra.checks.irq",
+                 "hftinfra.checks.net")
 
 
 def catalog() -> dict[str, Check]:
