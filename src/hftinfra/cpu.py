@@ -20,13 +20,13 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import escape
 from typing import TypeVar
 
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask, parse_isolcpus
 from hftinfra.host import Host, Reason, Unread
 from hftinfra.parsers import parse_cmdline, parse_int
 from hftinfra.probes import probe
+from hftinfra.records import html_table
 
 T = TypeVar("T")
 
@@ -328,15 +328,6 @@ def _read_cmdline(r: _Reader) -> dict[str, str | None] | Unread:
     return r.value(CMDLINE, parse_cmdline)
 
 
-def _html_table(title: str, header: list[str], rows: list[list[object]], note: str = "") -> str:
-    from hftinfra.records import show
-
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(show(c))}</td>" for c in row) + "</tr>" for row in rows)
-    extra = f"<p>{escape(note)}</p>" if note else ""
-    return f"<div><strong>{escape(title)}</strong>{extra}<table><tr>{head}</tr>{body}</table></div>"
-
-
 # ---------------------------------------------------------------------------------------
 # Topology
 
@@ -438,7 +429,7 @@ class Topology:
         note = (f"online {format_cpulist(self.online) if isinstance(self.online, frozenset) else self.online}; "
                 f"SMT active: {self.smt_active}; packages {list(self.packages)}; "
                 f"NUMA nodes {[n.node for n in self.numa_nodes]}")
-        return _html_table("CPU topology", ["cpu", "online", "package", "die", "core", "siblings", "node",
+        return html_table("CPU topology", ["cpu", "online", "package", "die", "core", "siblings", "node",
                                             "caches"], rows, note)
 
 
@@ -621,7 +612,7 @@ class Isolation:
             ["unbound workqueue cpumask", "-", self.workqueue_cpumask],
             ["housekeeping (derived)", "-", self.housekeeping],
         ]
-        return _html_table("CPU isolation", ["setting", "configured", "in effect"], rows)
+        return html_table("CPU isolation", ["setting", "configured", "in effect"], rows)
 
 
 def _housekeeping(online, isolated, nohz_full) -> frozenset[int] | Unread:
@@ -799,11 +790,11 @@ class Frequency:
 
     def _repr_html_(self) -> str:
         if self.has_cpufreq is False:
-            return _html_table("CPU frequency", ["cpufreq"], [["no cpufreq driver (typical of a VM)"]])
+            return html_table("CPU frequency", ["cpufreq"], [["no cpufreq driver (typical of a VM)"]])
         rows = [[c.cpu, c.driver, c.governor, c.min_khz, c.max_khz, c.cur_khz, c.epp, c.epb] for c in self.cpus]
         note = (f"intel_pstate {self.intel_pstate_status}, no_turbo {self.no_turbo}, "
                 f"min_perf_pct {self.min_perf_pct}, boost {self.boost}")
-        return _html_table("CPU frequency", ["cpu", "driver", "governor", "min kHz", "max kHz", "cur kHz",
+        return html_table("CPU frequency", ["cpu", "driver", "governor", "min kHz", "max kHz", "cur kHz",
                                              "EPP", "EPB"], rows, note)
 
 
@@ -996,7 +987,7 @@ class Idle:
         note = (f"driver {self.driver}, governor {self.governor}, /dev/cpu_dma_latency {self.pm_qos_latency_us}, "
                 f"intel_idle.max_cstate {self.cmdline_intel_idle_max_cstate}, "
                 f"processor.max_cstate {self.cmdline_processor_max_cstate}, idle= {self.cmdline_idle}")
-        return _html_table("CPU idle states", ["cpu", *names], rows, note)
+        return html_table("CPU idle states", ["cpu", *names], rows, note)
 
     def limits(self) -> IdleLimits:
         """Every place an idle-state limit can come from, with this host's value of each
@@ -1076,7 +1067,7 @@ class IdleLimits:
     rows: tuple[IdleLimit, ...]
 
     def _repr_html_(self) -> str:
-        return _html_table("Where idle-state limits come from", ["limit", "on this host", "read from", "effect"],
+        return html_table("Where idle-state limits come from", ["limit", "on this host", "read from", "effect"],
                            [[r.limit, r.value, r.source, r.effect] for r in self.rows])
 
     def __str__(self) -> str:

@@ -51,11 +51,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from hftinfra.cpu import _html_table
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask
 from hftinfra.host import Host, Reason, Unread
 from hftinfra.parsers import parse_int, parse_os_release
 from hftinfra.probes import probe
+from hftinfra.records import html_table
 
 INTERRUPTS = "/proc/interrupts"
 SOFTIRQS = "/proc/softirqs"
@@ -175,7 +175,7 @@ class Interrupts:
         rows = [[r.key, r.chip, r.hwirq, r.trigger or r.flow, r.label, r.total,
                  r.cpus_hit if r.per_cpu else "(system-wide)"] for r in self.rows]
         note = f"columns for CPUs {format_cpulist(self.cpus)} (the CPUs online when it was read)"
-        return _html_table(self.source, ["irq", "chip", "hwirq", "type", "actions / description", "total",
+        return html_table(self.source, ["irq", "chip", "hwirq", "type", "actions / description", "total",
                                          "CPUs with counts"], rows, note)
 
 
@@ -206,7 +206,7 @@ class Softirqs:
 
     def _repr_html_(self) -> str:
         rows = [[r.name, r.total, r.cpus_hit] for r in self.rows]
-        return _html_table(self.source, ["softirq", "total", "CPUs with counts"], rows,
+        return html_table(self.source, ["softirq", "total", "CPUs with counts"], rows,
                            f"columns for CPUs {format_cpulist(self.cpus)} (possible CPUs)")
 
 
@@ -222,7 +222,7 @@ class IrqCounts:
         parts = []
         for table, path in ((self.interrupts, INTERRUPTS), (self.softirqs, SOFTIRQS)):
             if isinstance(table, Unread):
-                parts.append(_html_table(path, ["unknown"], [[table]]))
+                parts.append(html_table(path, ["unknown"], [[table]]))
             else:
                 parts.append(table._repr_html_())
         return "".join(parts)
@@ -292,7 +292,7 @@ class IrqAffinities:
 
     def _repr_html_(self) -> str:
         if isinstance(self.irqs, Unread):
-            return _html_table("IRQ affinity", ["unknown"], [[self.irqs]])
+            return html_table("IRQ affinity", ["unknown"], [[self.irqs]])
         rows = [[a.irq, ", ".join(a.actions) if isinstance(a.actions, tuple) else a.actions,
                  a.smp_affinity, a.effective_affinity, a.node, a.type, a.managed,
                  ", ".join(a.interfaces) or "-"] for a in self.irqs]
@@ -303,7 +303,7 @@ class IrqAffinities:
             note += f"; interfaces: {self.unresolved_interfaces}"
         elif self.unresolved_interfaces:
             note += "; MSI vectors not listed for " + ", ".join(sorted(self.unresolved_interfaces))
-        return _html_table("IRQ affinity", ["irq", "actions", "smp_affinity", "effective", "node", "type",
+        return html_table("IRQ affinity", ["irq", "actions", "smp_affinity", "effective", "node", "type",
                                             "managed", "interface"], rows, note)
 
 
@@ -710,7 +710,7 @@ class Irqbalance:
                 ["one-shot", self.oneshot], ["IRQs it leaves alone (--banirq)", self.banned_irqs],
                 ["CPUs banned, in effect", f"{show(self.banned_in_effect)} ({self.banned_in_effect_from})"],
                 ["CPUs banned, configured", f"{show(self.banned_configured)} ({self.banned_configured_from})"]]
-        return _html_table("irqbalance", ["", "value"], rows, self.config_path or "no configuration file")
+        return html_table("irqbalance", ["", "value"], rows, self.config_path or "no configuration file")
 
 
 def parse_environ(data: bytes) -> dict[str, str]:

@@ -23,11 +23,11 @@ import posixpath
 import re
 from dataclasses import dataclass
 
-from hftinfra.cpu import _html_table
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask
 from hftinfra.host import CommandResult, Host, Reason, Unread
 from hftinfra.parsers import parse_int, sysctl_path
 from hftinfra.probes import probe
+from hftinfra.records import html_table
 
 NET_DIR = "/sys/class/net"
 # drivers/net/bonding/bond_sysfs.c: the one regular file the kernel puts beside the
@@ -820,7 +820,7 @@ class Nic:
                      f"(max {pci.max_link_speed} x{pci.max_link_width}), MSI IRQs {_irqs(pci.msi_irqs)}")
             if pci.numa_note:
                 note += f"; {pci.numa_note}"
-        return _html_table(f"Queues of {self.name}", ["queue", "rps_cpus", "rps_flow_cnt", "xps_cpus",
+        return html_table(f"Queues of {self.name}", ["queue", "rps_cpus", "rps_flow_cnt", "xps_cpus",
                                                       "xps_rxqs (rx queues)"], rows, note)
 
 
@@ -887,7 +887,7 @@ class Nics:
             if isinstance(self.nics, tuple) else []
         if numa:
             note += f"; NUMA node -1 (firmware did not say): {', '.join(numa)}"
-        return _html_table("Network interfaces",
+        return html_table("Network interfaces",
                            ["interface", "kind", "state", "speed Mb/s", "mtu", "driver", "PCI", "node",
                             "rx queues", "tx queues", "RPS CPUs", "combined channels", "rings rx/tx",
                             "rx-usecs", "PHC"], rows, note)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
+from html import escape
 from typing import Any
 
 from hftinfra.cpulist import format_cpulist
@@ -44,3 +45,11 @@ def show(value: Any) -> str:
     if value is None:
         return "-"
     return str(value)
+
+
+def html_table(title: str, header: list[str], rows: list[list[object]], note: str = "") -> str:
+    """A record's table for a notebook (``_repr_html_``): every cell shown as ``show`` does."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(show(c))}</td>" for c in row) + "</tr>" for row in rows)
+    extra = f"<p>{escape(note)}</p>" if note else ""
+    return f"<div><strong>{escape(title)}</strong>{extra}<table><tr>{head}</tr>{body}</table></div>"

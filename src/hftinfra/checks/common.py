@@ -38,6 +38,19 @@ def kernel_option(ctx: Context, option: str) -> bool | None:
     return config.enabled(option)
 
 
+def kernel_at_least(ctx: Context, major: int, minor: int) -> bool | Unread:
+    """Whether the running kernel is major.minor or newer; Unread when its version is."""
+    version = ctx.probe("kernel.version")
+    return version if isinstance(version, Unread) else version.at_least(major, minor)
+
+
+def kernel_release(ctx: Context) -> str:
+    """The running kernel's release for a message, or 'unknown'."""
+    version = ctx.probe("kernel.version")
+    release = version if isinstance(version, Unread) else version.release
+    return release if isinstance(release, str) else "unknown"
+
+
 # Entries every kernel has in these directories: a listing without them is a partial capture.
 PROC_SYS_KERNEL_ANCHORS = ("osrelease", "ostype", "version", "hostname")
 PROC_SYS_VM_ANCHORS = ("swappiness", "overcommit_memory", "dirty_ratio", "min_free_kbytes")

@@ -4,7 +4,15 @@ SMT) and power (governor, P-state floor, turbo, EPP, C-states, PM QoS)."""
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, PerCpu, Skip, Verdict, register, unread_message
-from hftinfra.checks.common import cmdline_fix, cpus_text, kernel_option, not_on_this_kernel, sysfs_fix
+from hftinfra.checks.common import (
+    cmdline_fix,
+    cpus_text,
+    kernel_at_least,
+    kernel_option,
+    kernel_release,
+    not_on_this_kernel,
+    sysfs_fix,
+)
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
 
@@ -133,10 +141,9 @@ def _boot_cpu_rule(ctx) -> str | None:
     08ae95f4fd3b ("nohz_full: Allow the boot CPU to be nohz_full", 5.2) still clears it when
     CONFIG_PM_SLEEP_SMP is set without CONFIG_PM_SLEEP_SMP_NONZERO_CPU (suspend runs on CPU 0
     only: x86; powerpc pseries/powernv can suspend from another CPU)."""
-    version = ctx.probe("kernel.version")
-    newer = version.at_least(5, 2) if not isinstance(version, Unread) else version
+    newer = kernel_at_least(ctx, 5, 2)
     if newer is False:
-        return f"kernel {version.release} is older than 5.2, and those always keep the boot CPU out of nohz_full"
+        return f"kernel {kernel_release(ctx)} is older than 5.2, and those always keep the boot CPU out of nohz_full"
     if newer is True:
         pm_sleep = kernel_option(ctx, "CONFIG_PM_SLEEP_SMP")
         nonzero = kernel_option(ctx, "CONFIG_PM_SLEEP_SMP_NONZERO_CPU")
@@ -345,13 +352,12 @@ def _workqueue_fix(ctx, e, obs):
     mask = format_cpumask(hk, nr) if isinstance(hk, frozenset) and hk else "<HEXMASK>"
     path = "/sys/devices/virtual/workqueue/cpumask"
     # workqueue.unbound_cpus= came with 6.6; older kernels only have the sysfs file.
-    version = ctx.probe("kernel.version")
-    has_param = version.at_least(6, 6) if not isinstance(version, Unread) else version
+    has_param = kernel_at_least(ctx, 6, 6)
     if has_param is True:
         return (sysfs_fix(path, mask, "not persistent: this 6.6+ kernel also takes it from boot:") + "\n"
                 + cmdline_fix(ctx, {"workqueue.unbound_cpus": _var_text(ctx, "housekeeping_cpus", "<CPULIST>")}))
     if has_param is False:
-        return sysfs_fix(path, mask, f"not persistent, and kernel {version.release} (before 6.6) has no "
+        return sysfs_fix(path, mask, f"not persistent, and kernel {kernel_release(ctx)} (before 6.6) has no "
                                      "workqueue.unbound_cpus=: write it at every boot (tuned's [sysfs], a "
                                      "systemd unit)")
     return sysfs_fix(path, mask, f"not persistent: write it at every boot (tuned's [sysfs], a systemd unit), or "

@@ -11,6 +11,7 @@ from hftinfra.checks.common import (
     PROC_SYS_KERNEL_ANCHORS,
     cmdline_fix,
     cpus_text,
+    kernel_at_least,
     not_on_this_kernel,
     record_field,
     suggest,
@@ -28,13 +29,6 @@ RCUPDATE_PARAMS = "/sys/module/rcupdate/parameters"
 RCUTREE_PARAMS = "/sys/module/rcutree/parameters"
 # Parameters every tree-RCU kernel has had for years: a listing without them is partial.
 RCUTREE_ANCHORS = ("blimit", "qhimark", "qlowmark", "jiffies_till_first_fqs")
-
-
-def _at_least(ctx, major: int, minor: int) -> bool | Unread:
-    version = ctx.probe("kernel.version")
-    if isinstance(version, Unread):
-        return version
-    return version.at_least(major, minor)
 
 
 def _kernel_name(ctx) -> str:
@@ -94,7 +88,7 @@ register(Check(
 
 def _timer_model(ctx) -> str:
     """Which timer-migration model this kernel has, for the finding."""
-    pull = _at_least(ctx, 6, 9)
+    pull = kernel_at_least(ctx, 6, 9)
     if isinstance(pull, Unread):
         return ""
     name = _kernel_name(ctx)
@@ -105,7 +99,7 @@ def _timer_model(ctx) -> str:
                 "an idle or nohz_full CPU to a busy housekeeping CPU")
     # "timers: Move from a push remote at enqueue to a pull at expiry model" (6.9);
     # "timers/migration: Exclude isolated cpus from hierarchy" (6.19).
-    if _at_least(ctx, 6, 19) is True:
+    if kernel_at_least(ctx, 6, 19) is True:
         return (f"{name}: an awake CPU expires the timers of idle ones (pull model, 6.9+); "
                 "isolcpus=domain CPUs take no part (6.19+)")
     return (f"{name}: an awake CPU expires the timers of idle ones (pull model, 6.9+); before 6.19 "
@@ -266,7 +260,7 @@ def _rt_group_sched(ctx, rt) -> tuple[bool | None, str]:
 def _rt_rule(ctx, rt) -> tuple[bool | Unread, str, str]:
     """Whether sched_rt_runtime_us throttles realtime tasks on this kernel, why, and a short
     form of the rule for the observed value."""
-    new = _at_least(ctx, 6, 12)
+    new = kernel_at_least(ctx, 6, 12)
     if isinstance(new, Unread):
         return new, (f"kernel version unknown ({new}): the value throttles realtime tasks before 6.12, and "
                      "since then only with RT group scheduling"), "throttling unknown: kernel version unknown"
@@ -372,7 +366,7 @@ def _watchdog_dropped(ctx, cs) -> tuple[bool | Unread, str]:
     6.6 (233756a640be, "x86/tsc: Extend watchdog check exemption to 4-Sockets platform"):
     at most 4 nodes. 6.12 (b4bac279319d, "x86/tsc: Use topology_max_packages() to get
     package number"): at most 4 packages, whatever the node count (sub-NUMA clustering)."""
-    new = _at_least(ctx, 5, 16)
+    new = kernel_at_least(ctx, 5, 16)
     if new is False:
         return False, f"{_kernel_name(ctx)} keeps the watchdog on the TSC unless told (the exemption came in 5.16)"
     flags = cs.tsc_flags
@@ -383,11 +377,11 @@ def _watchdog_dropped(ctx, cs) -> tuple[bool | Unread, str]:
         return False, f"the CPU lacks {', '.join(lacking)}, so the kernel keeps the watchdog on the TSC"
     if isinstance(new, Unread):
         return new, f"kernel version unknown ({new}): 5.16+ would drop the watchdog on this CPU by itself"
-    if _at_least(ctx, 6, 12) is True:
+    if kernel_at_least(ctx, 6, 12) is True:
         limit, commit, what, found = 4, "b4bac279319d, 6.12", "package", cs.packages
         where = "/proc/cpuinfo"
     else:
-        wide = _at_least(ctx, 6, 6) is True
+        wide = kernel_at_least(ctx, 6, 6) is True
         limit, commit = (4, "233756a640be, 6.6") if wide else (2, "b50db7095fe0, 5.16")
         what, found, where = "online NUMA node", cs.online_nodes, "/sys/devices/system/node/online"
     if not isinstance(found, frozenset):
@@ -410,7 +404,7 @@ def _tsc_watchdog(ctx, cs) -> tuple[str | Unread, str]:
                        "are skipped too (kernel-parameters tsc=); tsc=nowatchdog (5.2+) drops only the watchdog")
     notes, version_unknown = [], None
     if tsc == "nowatchdog":
-        known = _at_least(ctx, 5, 2)
+        known = kernel_at_least(ctx, 5, 2)
         if known is True:
             return "off", "tsc=nowatchdog (5.2+): no watchdog on the TSC; the boot-time checks still run"
         if known is False:
@@ -468,7 +462,7 @@ def _clocksource_fix(ctx, e, obs):
     if value.get("tsc_watchdog") == "on":
         # tsc=nowatchdog (5.2, "x86/tsc: Add option to disable tsc clocksource watchdog")
         # leaves the boot-time synchronization checks in place; tsc=reliable skips them too.
-        params["tsc"] = "nowatchdog" if _at_least(ctx, 5, 2) is True else "reliable"
+        params["tsc"] = "nowatchdog" if kernel_at_least(ctx, 5, 2) is True else "reliable"
         lines.append("# only where the TSC is invariant (constant_tsc and nonstop_tsc on every CPU)")
     if params:
         lines.append(cmdline_fix(ctx, params))
@@ -537,7 +531,7 @@ def _rcu_normal(ctx):
     rt = record_field(ctx, "kernel.preempt", "rt")
     if rt is True:
         return Obs(1, "1 (the default on PREEMPT_RT kernels)", why)
-    shown = _at_least(ctx, 5, 16)
+    shown = kernel_at_least(ctx, 5, 16)
     if shown is not False:
         # 5.16+ (or a kernel of unknown version) shows it outside PREEMPT_RT: not read here
         # means not captured, not 0.
@@ -579,7 +573,7 @@ def _rcu_patience(ctx):
         return value
     unused = f"; the {name}={cmd} on the command line has no effect" if isinstance(cmd, str) else ""
     # "rcu: Add rcutree.nohz_full_patience_delay to reduce nohz_full OS jitter" (6.11).
-    new = _at_least(ctx, 6, 11)
+    new = kernel_at_least(ctx, 6, 11)
     if new is False:
         return Skip(f"{_kernel_name(ctx)} predates {name} (6.11, commit 68d124b09999){unused}")
     evidence = not_on_this_kernel(ctx, value, RCUTREE_PARAMS, RCUTREE_ANCHORS)

@@ -8,6 +8,8 @@ from hftinfra.checks.common import (
     PROC_SYS_VM_ANCHORS,
     cmdline_fix,
     isolation_sets,
+    kernel_at_least,
+    kernel_release,
     not_on_this_kernel,
     record_field,
     suggest,
@@ -31,15 +33,6 @@ THP_SIZES_SINCE = (6, 8)
 HUGEPAGES_NODE_FORM_SINCE = (5, 16)
 
 
-def _kernel_at_least(ctx: Context, version: tuple[int, int]) -> tuple[bool | Unread, str]:
-    """Whether the running kernel is ``version`` or newer, and its release as text."""
-    kv = ctx.probe("kernel.version")
-    if isinstance(kv, Unread):
-        return kv, "unknown"
-    release = kv.release if isinstance(kv.release, str) else "unknown"
-    return kv.at_least(*version), release
-
-
 def _absent_is_skip(ctx, value, why, parent, anchors=(), option=None):
     """Skip when there is evidence the kernel lacks the feature; else the Unread stands."""
     if isinstance(value, Unread):
@@ -61,7 +54,7 @@ def _thp_sizes_unseen(ctx) -> Unread | None:
     is older than 6.8)."""
     if ctx.host.keeps_all_folders(THP_DIR):
         return None
-    newer, release = _kernel_at_least(ctx, THP_SIZES_SINCE)
+    newer, release = kernel_at_least(ctx, *THP_SIZES_SINCE), kernel_release(ctx)
     if newer is False:
         return None
     where = f"{THP_DIR}/hugepages-<size>kB/enabled"
@@ -398,7 +391,7 @@ def _unmet_request(ctx, size: int, req, have: int, node_pools: dict | None) -> s
         elif have >= req.count:
             return None
         form = f"hugepages={_node_form(req)}"
-        newer, release = _kernel_at_least(ctx, HUGEPAGES_NODE_FORM_SINCE)
+        newer, release = kernel_at_least(ctx, *HUGEPAGES_NODE_FORM_SINCE), kernel_release(ctx)
         old = ""
         if newer is False:
             first = req.per_node[0][0]
@@ -483,7 +476,7 @@ def hugepage_reservation(source: Context | Host, node: int | None = None, pages:
                         f" (the node list could not be read: {nodes}; the plain count):"))
         lines.append(cmdline_fix(ctx, {**boot, "hugepages": str(pages)}))
         return "\n".join(lines)
-    newer, release = _kernel_at_least(ctx, HUGEPAGES_NODE_FORM_SINCE)
+    newer, release = kernel_at_least(ctx, *HUGEPAGES_NODE_FORM_SINCE), kernel_release(ctx)
     seen = _node_form_in_effect(hp)
     if newer is True or seen:
         per_node = ",".join(f"{n}:{pages if n == node else 0}" for n in ids)

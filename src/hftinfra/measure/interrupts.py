@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from hftinfra.cpu import _html_table
 from hftinfra.cpulist import format_cpulist
 from hftinfra.host import Host, Reason, Unread
 from hftinfra.irq import INTERRUPTS, SOFTIRQS, Interrupts, Softirqs, parse_interrupts, parse_softirqs
+from hftinfra.records import html_table
 
 COUNTER_MODULO = 1 << 32
 # Named rows that carry one system-wide count (irq.TOTAL_ROWS) get a rate under this CPU key.
@@ -84,7 +84,7 @@ class InterruptRates:
         for unread in (self.interrupts_unread, self.softirqs_unread):
             if unread is not None:
                 note += f"; {unread}"
-        return _html_table("Interrupt and softirq rates", ["source", "kind", "cpu", "per s", "delta", "what"],
+        return html_table("Interrupt and softirq rates", ["source", "kind", "cpu", "per s", "delta", "what"],
                            rows, note)
 
 
