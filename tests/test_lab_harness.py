@@ -475,7 +475,7 @@ def test_as_nobody_one_clear_line():
 
     found = nobody_python()
     if found is None:
-        pytest.skip("cannot run Python as nobody here (not root, or no setpriv)")
+        pytest.skip("needs root, setpriv and a Python the nobody user can run")
     cmd, env = found
     script = ("import sys\nfrom hftinfra.labs import Lab, LabUnavailable\n"
               "try:\n    Lab('net').open()\nexcept LabUnavailable as exc:\n    print(exc)\n    sys.exit(3)\n")
