@@ -32,7 +32,8 @@ def test_tuned_host_passes_hft_isolated_without_fail(tuned):
     assert fails == []
     assert tuned.exit_code == 0
     assert tuned.summary["pass"] >= 28
-    assert tuned.summary["unknown"] == 0
+    # Only the measured check is unknown: a snapshot holds one reading of the counters.
+    assert [f.id for f in tuned.findings if f.status == "unknown"] == ["irq.isolated_noise"]
     assert tuned.variables["isolated_cpus"].origin == "host: sysfs isolated"
 
 
@@ -43,7 +44,7 @@ UNTUNED_FAILS = [
     "kernel.skew_tick", "kernel.watchdog", "kernel.nmi_watchdog",
     "kernel.stat_interval", "kernel.hung_task", "kernel.mce_ignore_ce", "memory.thp", "memory.swap",
     "memory.swappiness", "memory.numa_balancing", "memory.dirty", "memory.hugepages",
-    "memory.compact_unevictable", "irq.irqbalance", "irq.affinity", "net.busy_poll",
+    "memory.compact_unevictable", "irq.irqbalance", "irq.affinity", "net.busy_poll", "net.coalescing",
 ]
 
 
@@ -133,7 +134,13 @@ def test_live_snapshot_audits_identically(tmp_path):
     def key(f):
         return (f.id, f.status, f.observed, f.expected, f.message, f.fix)
 
-    assert [key(f) for f in a.findings] == [key(f) for f in b.findings]
+    # A measurement over a window exists only live; the snapshot says so (or skips alike).
+    measured = {"irq.isolated_noise"}
+    assert [key(f) for f in a.findings if f.id not in measured] == \
+        [key(f) for f in b.findings if f.id not in measured]
+    for f in b.findings:
+        if f.id in measured:
+            assert f.status in ("unknown", "skip"), (f.status, f.message)
 
 
 # ---- views --------------------------------------------------------------------------------

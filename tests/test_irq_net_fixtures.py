@@ -75,7 +75,10 @@ def test_tuned_queues_rps_off_xps_on_the_pinned_cpus():
     assert [q.index for q in ens.rx_queues] == list(range(8)) == [q.index for q in ens.tx_queues]
     assert all(q.rps_cpus == frozenset() and q.rps_flow_cnt == 0 for q in ens.rx_queues)
     assert ens.rps_cpus == frozenset()  # RSS in the NIC, no RPS
-    assert [q.xps_cpus for q in ens.tx_queues] == [{8}, {24}] * 4 and ens.xps_cpus == {8, 24}
+    # XPS: each queue's pinned CPU, and each isolated CPU of node 1 on a queue of its own.
+    iso = sorted(ISOLATED)
+    assert [q.xps_cpus for q in ens.tx_queues] == [{(8, 24)[q % 2], *iso[q::8]} for q in range(8)]
+    assert ens.xps_cpus == {8, 24} | ISOLATED
     assert all(q.xps_rxqs == frozenset() for q in ens.tx_queues)
 
 
@@ -119,7 +122,7 @@ def test_tuned_management_nic_stays_on_node0_housekeeping():
     assert eno.pci.msi_irqs == tuple(range(153, 162)) and eno.pci.local_cpus == NODE0
     et = eno.ethtool
     assert et.channels == Channels(None, None, 1, 8, None, None, 1, 8)
-    assert (et.coalesce.adaptive_rx, et.coalesce.rx_usecs) == (None, 3)
+    assert (et.coalesce.adaptive_rx, et.coalesce.rx_usecs) == (None, 0)  # ITR off, as on every tuned port
     assert et.pause == Pause(True, True, True, True, True) and et.timestamping.hardware_clock == 1
     assert (et.settings.autoneg, et.settings.port, et.settings.field("MDI-X")) == (True, "Twisted Pair",
                                                                                    "off (auto)")

@@ -206,6 +206,33 @@ def _host_isolated(ctx: Context) -> tuple[frozenset[int] | None, str]:
     return None, "unset: this host isolates no CPUs; pass --var isolated_cpus=LIST"
 
 
+def _host_trading_nics(ctx: Context) -> tuple[frozenset[str] | None, str]:
+    """Physical interfaces whose link is up: the NICs a trading host's traffic uses unless
+    ``--var trading_nics=`` names them."""
+    nics = ctx.probe("net.interfaces")
+    listed = nics if isinstance(nics, Unread) else nics.nics
+    if isinstance(listed, Unread):
+        return None, f"unknown: {listed}"
+    up = frozenset(n.name for n in listed if n.physical is True and n.carrier is True)
+    if not up:
+        return None, "unset: no physical interface has link up; pass --var trading_nics=IF[,IF]"
+    return up, "host: physical interfaces with link up"
+
+
+def check_trading_nics(ctx: Context, names: frozenset[str]) -> None:
+    """A --var trading_nics naming an interface the host does not have is a mistake (one
+    line, exit 2), found before any check judges against it."""
+    nics = ctx.probe("net.interfaces")
+    listed = None if isinstance(nics, Unread) or isinstance(nics.nics, Unread) else nics.nics
+    if listed is None:
+        return  # a host whose interfaces cannot be listed: each check says unknown
+    known = {n.name for n in listed}
+    absent = sorted(names - known)
+    if absent:
+        raise ProfileError(f"--var trading_nics: no interface {', '.join(absent)} on this host "
+                           f"(interfaces: {', '.join(sorted(known)) or 'none'})")
+
+
 def _possible_cpus(ctx: Context) -> frozenset[int] | Unread:
     topo = ctx.probe("cpu.topology")
     return topo if isinstance(topo, Unread) else topo.possible
@@ -216,6 +243,8 @@ def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any],
     out: dict[str, VariableValue] = {}
     for name, var in profile.variables.items():
         if name in overrides:
+            if var.default_from == "host.trading_nics":
+                check_trading_nics(ctx, overrides[name])
             origin = "--var"
             if var.type == "cpuset" and isinstance(possible, Unread):
                 origin += f" (not checked against the host's CPUs: possible set {possible})"
@@ -240,6 +269,9 @@ def resolve_variables(profile: Profile, ctx: Context, overrides: dict[str, Any],
                 out[name] = VariableValue(name, None, f"unset: {online}")
             else:
                 out[name] = VariableValue(name, online - iso.value, "host: online CPUs minus isolated_cpus")
+        elif var.default_from == "host.trading_nics":
+            value, origin = _host_trading_nics(ctx)
+            out[name] = VariableValue(name, value, origin)
         elif var.default is not None:
             out[name] = VariableValue(name, var.default, "profile default")
         else:
@@ -400,6 +432,12 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
         if area not in known_areas:
             raise ProfileError(f"--only {area}: no such area (areas: {', '.join(known_areas)})")
 
+    for check in checks.values():
+        if check.prepare is not None and check.id in profile.rules and not (only and check.area not in only):
+            try:
+                check.prepare(ctx)
+            except Exception:  # the check itself reports what went wrong when judged
+                pass
     values = resolve_variables(profile, ctx, overrides, possible)
     findings = []
     for check in checks.values():  # catalog order: stable output

@@ -266,6 +266,19 @@ class IrqAffinity:
             return ()
         return tuple(q for a in self.actions if (q := nic_queue_of(a)) is not None)
 
+    def fires_on(self) -> tuple[frozenset[int] | Unread, str]:
+        """Where the interrupt may fire, and which file says so: its effective affinity
+        (``"effective"``), else, on kernels without one (before 4.13), the affinity it
+        was given (``"configured"``)."""
+        if isinstance(self.effective_affinity, frozenset):
+            return self.effective_affinity, "effective"
+        if isinstance(self.effective_affinity, Unread) and self.effective_affinity.reason is Reason.MISSING \
+                and isinstance(self.smp_affinity, frozenset):
+            return self.smp_affinity, "configured"
+        if isinstance(self.effective_affinity, Unread):
+            return self.effective_affinity, ""
+        return self.smp_affinity, ""
+
 
 @dataclass(frozen=True)
 class IrqAffinities:
@@ -838,9 +851,160 @@ def read_irqbalance(host: Host) -> Irqbalance:
                       banned_configured=configured, banned_configured_from=configured_from)
 
 
+# ---------------------------------------------------------------------------------------
+# The chain: NIC queue -> IRQ -> CPU -> NUMA node -> isolated or housekeeping
+
+
+@dataclass(frozen=True)
+class QueueLink:
+    """One interrupt of a network interface and where it lands. ``queue`` is the queue its
+    driver named (None for a vector that names none: misc, config, link state);
+    ``nic_node`` is the NUMA node of the NIC's PCI function (-1: the firmware did not say;
+    None: a virtual interface); ``isolated`` the CPUs of ``cpus`` that are isolated (None
+    when which CPUs are isolated is not known)."""
+
+    interface: str
+    queue: NicQueue | None
+    irq: int
+    actions: tuple[str, ...]
+    cpus: frozenset[int] | Unread
+    affinity_kind: str  # effective | configured | "" (unread)
+    nic_node: int | Unread | None
+    cpu_nodes: frozenset[int] | Unread
+    isolated: frozenset[int] | None
+    managed: bool | Unread
+
+    @property
+    def role(self) -> str:
+        """``isolated`` when it may fire on an isolated CPU, ``housekeeping`` when only on
+        others, ``unknown`` when either side could not be read."""
+        if isinstance(self.cpus, Unread) or self.isolated is None:
+            return "unknown"
+        return "isolated" if self.isolated else "housekeeping"
+
+    @property
+    def cross_node(self) -> bool | None:
+        """Whether it may fire on a CPU of another node than the NIC's (None: not known)."""
+        if not isinstance(self.nic_node, int) or self.nic_node < 0 or isinstance(self.cpu_nodes, Unread) \
+                or not self.cpu_nodes:
+            return None
+        return bool(self.cpu_nodes - {self.nic_node})
+
+
+@dataclass(frozen=True)
+class QueueChain:
+    """Every interrupt of every interface that owns one, joined with the CPU it lands on,
+    that CPU's NUMA node and its role. ``unread`` names interfaces whose interrupts could
+    not be told (their MSI vectors not listed), so a missing link is never read as none."""
+
+    links: tuple[QueueLink, ...]
+    interfaces: tuple[str, ...]
+    isolated_cpus: frozenset[int] | None
+    unread: tuple[tuple[str, Unread], ...]
+    sources: tuple[str, ...] = ()
+
+    def of_interface(self, name: str) -> tuple[QueueLink, ...]:
+        return tuple(link for link in self.links if link.interface == name)
+
+    def _repr_html_(self) -> str:
+        from hftinfra.records import show
+
+        rows = [[link.interface, _queue_text(link.queue), link.irq, ", ".join(link.actions),
+                 show(link.cpus) + (" (configured)" if link.affinity_kind == "configured" else ""),
+                 show(link.cpu_nodes), show(link.nic_node) if link.nic_node is not None else "virtual",
+                 link.role, show(link.managed)] for link in self.links]
+        iso = format_cpulist(self.isolated_cpus) if self.isolated_cpus else \
+            ("none" if self.isolated_cpus is not None else "unknown")
+        note = f"isolated CPUs: {iso}"
+        if self.unread:
+            note += "; interrupts not told for " + "; ".join(f"{n} ({u})" for n, u in self.unread)
+        return html_table("NIC queue -> IRQ -> CPU -> NUMA node", ["interface", "queue", "irq", "actions", "CPUs",
+                                                                  "CPU nodes", "NIC node", "role", "managed"],
+                          rows, note)
+
+
+def _queue_text(queue: NicQueue | None) -> str:
+    return "-" if queue is None else f"{queue.kind}-{queue.number}"
+
+
+def cpu_node_map(topology) -> dict[int, int] | Unread:
+    """CPU -> NUMA node from a cpu.topology record (Unread when no node lists could be read)."""
+    if isinstance(topology, Unread):
+        return topology
+    out: dict[int, int] = {}
+    for node in topology.numa_nodes:
+        if isinstance(node.cpus, frozenset):
+            for cpu in node.cpus:
+                out[cpu] = node.node
+    if not out:
+        return Unread(Reason.MISSING, "/sys/devices/system/node", "no NUMA node lists CPUs")
+    return out
+
+
+def build_queue_chain(affinities: IrqAffinities, nic_nodes: dict[str, int | Unread | None] | Unread,
+                      cpu_nodes: dict[int, int] | Unread, isolated: frozenset[int] | None) -> QueueChain:
+    """Join the probes' records (pure). ``nic_nodes``: interface -> NUMA node of its PCI
+    function (-1 unknown to firmware, None virtual); interfaces are those owning an IRQ by
+    their MSI vectors, or named in an IRQ's queue name."""
+    links: list[QueueLink] = []
+    irqs = affinities.irqs if isinstance(affinities.irqs, tuple) else ()
+    for irq in irqs:
+        owners = list(irq.interfaces)
+        for q in irq.queues:
+            if q.device not in owners and isinstance(nic_nodes, dict) and q.device in nic_nodes:
+                owners.append(q.device)
+        if not owners or (isinstance(irq.actions, tuple) and not irq.actions):
+            continue  # a vector with no handler has nothing to run (no row in /proc/interrupts)
+        cpus, kind = irq.fires_on()
+        if isinstance(cpus, Unread):
+            nodes: frozenset[int] | Unread = cpus
+        elif isinstance(cpu_nodes, Unread):
+            nodes = cpu_nodes
+        else:
+            found = frozenset(cpu_nodes[c] for c in cpus if c in cpu_nodes)
+            nodes = found if found or not cpus else \
+                Unread(Reason.MISSING, "/sys/devices/system/node", f"CPUs {format_cpulist(cpus)} are on no node")
+        actions = irq.actions if isinstance(irq.actions, tuple) else ()
+        for owner in owners:
+            queue = next((q for q in irq.queues if q.device == owner), None)
+            if queue is None and len(owners) == 1:
+                # Names like virtio3-input.0 or mlx5_comp3@pci:... name the device, not the interface.
+                queue = next(iter(irq.queues), None)
+            node = nic_nodes.get(owner) if isinstance(nic_nodes, dict) else nic_nodes
+            links.append(QueueLink(
+                interface=owner, queue=queue, irq=irq.irq, actions=actions, cpus=cpus, affinity_kind=kind,
+                nic_node=node, cpu_nodes=nodes,
+                isolated=None if isolated is None or isinstance(cpus, Unread) else cpus & isolated,
+                managed=irq.managed))
+    unread: list[tuple[str, Unread]] = []
+    if isinstance(affinities.irqs, Unread):
+        unread.append(("*", affinities.irqs))
+    if isinstance(affinities.unresolved_interfaces, Unread):
+        unread.append(("*", affinities.unresolved_interfaces))
+    else:
+        unread.extend(sorted(affinities.unresolved_interfaces.items()))
+    names = tuple(dict.fromkeys(link.interface for link in links))
+    return QueueChain(tuple(links), names, isolated, tuple(unread), affinities.sources)
+
+
+def read_queue_chain(host: Host, isolated: frozenset[int] | None = None) -> QueueChain:
+    """The chain on one host. ``isolated`` defaults to the host's isolated CPUs (isolcpus
+    and nohz_full in effect); None there means it could not be read."""
+    from hftinfra.cpu import read_isolation, read_topology
+    from hftinfra.net import read_interfaces
+
+    if isolated is None:
+        iso = read_isolation(host)
+        any_iso = iso if isinstance(iso, Unread) else iso.isolated_any
+        isolated = any_iso if isinstance(any_iso, frozenset) else None
+    nics = read_interfaces(host)
+    return build_queue_chain(read_affinity(host), nics.nodes(), cpu_node_map(read_topology(host)), isolated)
+
+
 __all__ = [
     "DEFAULT_AFFINITY", "INTERRUPTS", "SOFTIRQS", "TOTAL_ROWS", "InterruptRow", "Interrupts", "IrqAffinities",
-    "IrqAffinity", "IrqCounts", "NicQueue", "SoftirqRow", "Softirqs", "nic_queue_of", "parse_affinity_list",
+    "IrqAffinity", "IrqCounts", "NicQueue", "QueueChain", "QueueLink", "build_queue_chain", "cpu_node_map",
+    "read_queue_chain", "SoftirqRow", "Softirqs", "nic_queue_of", "parse_affinity_list",
     "Irqbalance", "irqbalance_ban", "parse_debug_managed", "parse_environ", "parse_interrupts", "parse_msi_irqs",
     "parse_proc_cmdline", "parse_softirqs", "read_affinity", "read_interrupts", "read_irqbalance",
 ]

@@ -857,6 +857,13 @@ class Nics:
                 return n
         raise KeyError(f"no interface {name!r} on this host")
 
+    def nodes(self) -> dict[str, int | Unread | None] | Unread:
+        """Interface -> NUMA node of its PCI function (-1: firmware did not say; None: a
+        virtual interface; Unread: could not be read)."""
+        if isinstance(self.nics, Unread):
+            return self.nics
+        return {n.name: n.numa_node for n in self.nics}
+
     @property
     def physical(self) -> tuple[Nic, ...]:
         return tuple(n for n in self.nics if n.physical is True) if isinstance(self.nics, tuple) else ()
@@ -1161,18 +1168,40 @@ def read_net_core_sysctls(host: Host) -> NetCoreSysctls:
     )
 
 
-@probe("net.nics")
-def read_nics(host: Host) -> Nics:
+def _read_all(host: Host, ethtool: bool) -> Nics:
     src = _Sources()
     names = host.listdir(src.note(NET_DIR))
     nics: tuple[Nic, ...] | Unread
     if isinstance(names, Unread):
         nics = names
     else:
-        nics = tuple(read_nic(host, n, src=src) for n in names if n not in SKIPPED)
+        nics = tuple(read_nic(host, n, src=src, ethtool=ethtool) for n in names if n not in SKIPPED)
     sysctls = read_net_core_sysctls(host)
-    ethtool = [f"ethtool {opt} *".replace("  ", " ") for opt in ETHTOOL_SUBCOMMANDS.values()]
-    return Nics(nics=nics, sysctls=sysctls, sources=(*src.all(), *sysctls.sources, *ethtool))
+    commands = [f"ethtool {opt} *".replace("  ", " ") for opt in ETHTOOL_SUBCOMMANDS.values()] if ethtool else []
+    return Nics(nics=nics, sysctls=sysctls, sources=(*src.all(), *sysctls.sources, *commands))
+
+
+@probe("net.nics")
+def read_nics(host: Host) -> Nics:
+    """Every interface with its sysfs files and every ethtool view."""
+    return _read_all(host, ethtool=True)
+
+
+@probe("net.interfaces")
+def read_interfaces(host: Host) -> Nics:
+    """Every interface from sysfs only (no ethtool is run: its ``ethtool`` views read
+    ``unsupported``). What checks that need no ethtool read, so an audit stays fast."""
+    return _read_all(host, ethtool=False)
+
+
+def read_ethtool_view(host: Host, name: str, view: str) -> object:
+    """One ethtool view of one interface (a key of :data:`ETHTOOL_SUBCOMMANDS`:
+    ``coalesce``, ``features``, ...): its record, or an Unread (``unsupported`` when the
+    driver does not implement it)."""
+    if view not in ETHTOOL_SUBCOMMANDS:
+        raise KeyError(f"no ethtool view {view!r} (views: {', '.join(ETHTOOL_SUBCOMMANDS)})")
+    value, _key = _run_ethtool(host, ETHTOOL_SUBCOMMANDS[view], name, PARSERS[view])
+    return value
 
 
 def nics_summary(nics: Nics) -> str:
@@ -1193,6 +1222,7 @@ __all__ = [
     "NetCoreSysctls", "Nic", "Nics", "Pause", "PciFunction", "Rings", "RxQueue", "Timestamping", "TxQueue",
     "ethtool_unread", "nics_summary", "parse_ethtool_channels", "parse_ethtool_coalesce", "parse_ethtool_driver",
     "parse_ethtool_features", "parse_ethtool_pause", "parse_ethtool_rings", "parse_ethtool_settings",
-    "parse_ethtool_timestamping", "parse_pcie_speed", "read_ethtool", "read_net_core_sysctls", "read_nic",
+    "parse_ethtool_timestamping", "parse_pcie_speed", "read_ethtool", "read_ethtool_view", "read_interfaces",
+    "read_net_core_sysctls", "read_nic",
     "read_nics", "read_pci_function", "read_queues",
 ]

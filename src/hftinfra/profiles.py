@@ -47,11 +47,11 @@ RULE_KEYS = ("expect", "reason", "source", "severity", "warn", "warn_reason", "e
 VAR_KEYS = ("type", "default", "default_from", "description")
 SEVERITIES = ("fail", "warn")
 # Facts about the host a variable can default to (computed by hftinfra.audit).
-HOST_FACTS = ("host.isolated_cpus", "host.housekeeping_cpus", "host.online_cpus")
-VAR_TYPES = ("cpuset", "int", "str")
+HOST_FACTS = ("host.isolated_cpus", "host.housekeeping_cpus", "host.online_cpus", "host.trading_nics")
+VAR_TYPES = ("cpuset", "int", "str", "words")
 
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SAMPLE = {"cpuset": "0", "int": "0", "str": "x"}
+_SAMPLE = {"cpuset": "0", "int": "0", "str": "x", "words": "x"}
 
 
 class ProfileError(ValueError):

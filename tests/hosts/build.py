@@ -1032,7 +1032,10 @@ def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
             # ice sets each tx queue's XPS map to its vector's CPUs (ice_cfg_xps_tx_ring):
             # cpumask_local_spread at open; the tuned host rewrites it to the pinned CPU.
             if m.tuned:
-                xps = _vector_affinity(m, nic, q, node_cpus, [], 0)[1]
+                # ... and gives each isolated CPU of the NIC's node a queue of its own to send on.
+                iso = sorted(c for c in node_cpus if c in m.isolated)
+                xps = sorted({*_vector_affinity(m, nic, q, node_cpus, [], 0)[1],
+                              *(c for i, c in enumerate(iso) if i % nic.combined == q)})
             else:
                 xps = [_local_spread(m, q, nic.node)]
         else:
@@ -1166,9 +1169,10 @@ def _ethtool_coalesce(m: Model, nic: Nic) -> str:
         head = f"Adaptive RX: {adaptive}  TX: {adaptive}"
         vals = {"rx-usecs": rx, "tx-usecs": tx, "tx-frames-irq": 256, "rx-usecs-high": 0}
     else:
-        # igb: rx-usecs 3 is its dynamic "conservative" ITR mode; no adaptive switch.
+        # igb: rx-usecs 3 is its dynamic "conservative" ITR mode; no adaptive switch. The
+        # tuned host set 0 (ITR off: an interrupt per packet) on every physical port.
         head = "Adaptive RX: n/a  TX: n/a"
-        vals = {"rx-usecs": 3, "tx-usecs": 0, "tx-frames-irq": 128}
+        vals = {"rx-usecs": 0 if m.tuned else 3, "tx-usecs": 0, "tx-frames-irq": 128}
     groups = [["stats-block-usecs:\t", "sample-interval:\t", "pkt-rate-low:\t\t", "pkt-rate-high:\t\t"],
               ["rx-usecs:\t", "rx-frames:\t", "rx-usecs-irq:\t", "rx-frames-irq:\t"],
               ["tx-usecs:\t", "tx-frames:\t", "tx-usecs-irq:\t", "tx-frames-irq:\t"],
@@ -1220,10 +1224,11 @@ def _ethtool_features(m: Model, nic: Nic) -> str:
         on |= {"tx-checksum-sctp", "tx-tcp-ecn-segmentation", "rx-ntuple-filter", "tx-udp-segmentation",
                "rx-vlan-stag-filter", "rx-udp_tunnel-port-offload"}
         toggles |= {"tx-vlan-stag-hw-insert", "rx-vlan-stag-hw-parse"}
-        if not m.tuned:  # the tuned host turned GRO off (ethtool -K ens1f0 gro off)
+        if not m.tuned:  # the tuned host turned GRO off (ethtool -K IF gro off) on every port
             on.add("rx-gro")
     else:
-        on.add("rx-gro")
+        if not m.tuned:
+            on.add("rx-gro")
         toggles |= {"rx-fcs", "rx-all", "rx-ntuple-filter"}
     changeable = on | toggles
 

@@ -162,6 +162,9 @@ class Check:
     judge: Callable[..., Verdict | None] | None = None
     fix: Callable[..., str | None] | None = None
     normalises: str = ""  # how observed values are normalised, for the reference page
+    # Called once before any check is judged (a measurement's first reading, so its window
+    # overlaps the rest of the audit instead of adding to it).
+    prepare: Callable[[Context], None] | None = None
 
     def kind_of(self, field_name: str | None) -> str:
         if field_name is None:

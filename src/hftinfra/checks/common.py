@@ -164,3 +164,22 @@ def cpus_text(cpus: Any) -> str:
     if isinstance(cpus, (set, frozenset)):
         return format_cpulist(cpus) or "(none)"
     return str(cpus)
+
+
+def trading_nics(ctx: Context) -> list | Unread | str:
+    """The records (net.interfaces) of the interfaces named by ``trading_nics``; an Unread
+    when the interfaces could not be listed; a text saying why there are none."""
+    names = ctx.variables.get("trading_nics")
+    if not names:
+        return ("no trading NICs: no physical interface has link up here; name them with "
+                "--var trading_nics=IF[,IF]")
+    nics = ctx.probe("net.interfaces")
+    listed = nics if isinstance(nics, Unread) else nics.nics
+    if isinstance(listed, Unread):
+        return listed
+    by_name = {n.name: n for n in listed}
+    found = [by_name[n] for n in sorted(names) if n in by_name]
+    gone = sorted(set(names) - set(by_name))
+    if gone and not found:
+        return Unread(Reason.MISSING, "/sys/class/net", f"no interface {', '.join(gone)} on this host")
+    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, Verdict, register
-from hftinfra.checks.common import cmdline_fix, cpus_text, sysfs_fix
+from hftinfra.checks.common import cmdline_fix, cpus_text, sysfs_fix, trading_nics
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
 
@@ -110,16 +110,6 @@ register(Check(
 
 # ---- irq.affinity -------------------------------------------------------------------------
 
-def _where(irq):
-    """Where an IRQ may fire: its effective affinity, else the affinity it was given."""
-    if isinstance(irq.effective_affinity, frozenset):
-        return irq.effective_affinity, "effective"
-    if isinstance(irq.effective_affinity, Unread) and irq.effective_affinity.reason is Reason.MISSING \
-            and isinstance(irq.smp_affinity, frozenset):
-        return irq.smp_affinity, "configured"  # kernels without effective affinity (before 4.13)
-    return (irq.effective_affinity if isinstance(irq.effective_affinity, Unread) else irq.smp_affinity), ""
-
-
 # GIC private peripheral interrupts (PPIs: INTIDs 16-31, and 1056-1119 on GICv3.1) are
 # banked per CPU: the local timer and PMU of every CPU, firing on each by design, with no
 # affinity to set (Arm GIC architecture specification, "INTID ranges").
@@ -156,7 +146,7 @@ def _affinity(ctx):
     unread = []
     per_irq = {}
     for irq in devices:
-        cpus, kind = _where(irq)
+        cpus, kind = irq.fires_on()
         if isinstance(cpus, Unread):
             unread.append((irq, cpus))
             continue
@@ -218,4 +208,236 @@ register(Check(
     reads=("/proc/interrupts", "/proc/irq/*/effective_affinity_list", "/proc/irq/*/smp_affinity_list",
            "/sys/kernel/debug/irq/irqs/*"),
     docs=IRQ_AFFINITY_DOC, kind="cpuset", observe=_affinity, judge=_affinity_judge, fix=_affinity_fix,
+))
+
+
+# ---- irq.nic_numa_local -------------------------------------------------------------------
+
+def _chain(ctx):
+    from hftinfra.irq import build_queue_chain, cpu_node_map
+
+    def compute():
+        aff = ctx.probe("irq.affinity")
+        if isinstance(aff, Unread):
+            return aff
+        nics = ctx.probe("net.interfaces")
+        nodes = nics if isinstance(nics, Unread) else nics.nodes()
+        return build_queue_chain(aff, nodes, cpu_node_map(ctx.probe("cpu.topology")), _cpus(ctx, "isolated_cpus"))
+    return ctx.cached("queue_chain", compute)
+
+
+def _nic_numa_local(ctx):
+    from hftinfra.irq import cpu_node_map
+
+    nics = trading_nics(ctx)
+    if isinstance(nics, str):
+        return Skip(nics)
+    if isinstance(nics, Unread):
+        return nics
+    chain = _chain(ctx)
+    if isinstance(chain, Unread):
+        return chain
+    hk = _cpus(ctx, "housekeeping_cpus")
+    nodes = cpu_node_map(ctx.probe("cpu.topology"))
+    multi = isinstance(nodes, dict) and len(set(nodes.values())) > 1
+    parts, offenders, left, notes = [], [], [], []
+    for nic in nics:
+        links = [link for link in chain.of_interface(nic.name) if link.queue is not None] or \
+            list(chain.of_interface(nic.name))
+        if not links:
+            why = dict(chain.unread).get(nic.name)
+            if why is not None:
+                return why
+            left.append(f"{nic.name}: no interrupts of its own in /proc/interrupts")
+            continue
+        node = nic.numa_node
+        if isinstance(node, Unread):
+            return node
+        if node is None:
+            left.append(f"{nic.name}: virtual, no NUMA node")
+            continue
+        if multi and node < 0:
+            return Unread(Reason.MISSING, f"/sys/class/net/{nic.name}/device/numa_node",
+                          "-1: the firmware gives no NUMA node for this NIC, so locality cannot be judged")
+        if multi and isinstance(nodes, Unread):
+            return nodes
+        local = frozenset(c for c, n in nodes.items() if n == node) if multi and isinstance(nodes, dict) else None
+        allowed = local if hk is None else (hk if local is None else hk & local)
+        bad = []
+        for link in links:
+            if isinstance(link.cpus, Unread):
+                return link.cpus
+            if allowed is not None and link.cpus - allowed:
+                bad.append(link)
+        where = f"node {node}" if multi else "the only NUMA node"
+        what = "housekeeping CPUs" if hk is not None else "CPUs"
+        parts.append(f"{nic.name} ({where}): {len(links) - len(bad)} of {len(links)} queue IRQs on its {what}")
+        for link in bad[:4]:
+            outside = link.cpus - allowed
+            remote = " on another node" if local is not None and outside - local else ""
+            iso = " (isolated)" if link.isolated else ""
+            label = ", ".join(link.actions) or f"IRQ {link.irq}"
+            offenders.append(f"IRQ {link.irq} ({label}) on CPUs {format_cpulist(outside)}{remote}{iso}")
+        if len(bad) > 4:
+            offenders.append(f"and {len(bad) - 4} more of {nic.name}")
+    if hk is None:
+        notes.append("no housekeeping CPUs known: only the NUMA node is judged")
+    if not parts:
+        return Skip("; ".join(left) or "no trading NIC has interrupts to judge")
+    value = "local" if not offenders else "not-local"
+    note = "; ".join(p for p in (("off: " + "; ".join(offenders)) if offenders else "", *left, *notes) if p)
+    return Obs(value, "; ".join(parts), note=note, extra={"nics": [n.name for n in nics]})
+
+
+def _nic_numa_local_fix(ctx, e, obs):
+    from hftinfra.irq import cpu_node_map
+
+    hk = _cpus(ctx, "housekeeping_cpus")
+    nodes = cpu_node_map(ctx.probe("cpu.topology"))
+    nics = trading_nics(ctx)
+    lines = ["# pin each trading NIC's queue IRQs to housekeeping CPUs of the NIC's own node",
+             "# (core-api/irq/irq-affinity); stop or ban irqbalance first (irq.irqbalance). Not persistent."]
+    chain = _chain(ctx)
+    for nic in nics if isinstance(nics, list) else ():
+        node = nic.numa_node
+        cpus = hk
+        if isinstance(node, int) and node >= 0 and isinstance(nodes, dict):
+            local = frozenset(c for c, n in nodes.items() if n == node)
+            cpus = (hk & local) if hk else local
+        target = sorted(cpus) if cpus else []
+        links = [] if isinstance(chain, Unread) else [link for link in chain.of_interface(nic.name) if link.queue]
+        for i, link in enumerate(links):
+            cpu = str(target[i % len(target)]) if target else "<CPU>"
+            lines.append(f"echo {cpu} > /proc/irq/{link.irq}/smp_affinity_list  # {', '.join(link.actions)}")
+    return "\n".join(lines)
+
+
+register(Check(
+    id="irq.nic_numa_local", title="Trading NICs' queue IRQs on housekeeping CPUs of the NIC's node", area="irq",
+    summary="The whole chain NIC queue -> IRQ -> CPU -> NUMA node -> role: each trading NIC's queue "
+            "interrupts (msi_irqs and the names drivers give) fire on housekeeping CPUs of the node the "
+            "NIC hangs off (device/numa_node), so the packet's DMA, its interrupt and the softirq stay on "
+            "one node and off the isolated CPUs.",
+    reads=("/sys/class/net/IF/device/msi_irqs", "/sys/class/net/IF/device/numa_node", "/proc/interrupts",
+           "/proc/irq/*/effective_affinity_list", "/sys/devices/system/node/node*/cpulist"),
+    docs=IRQ_AFFINITY_DOC, observe=_nic_numa_local, fix=_nic_numa_local_fix,
+))
+
+
+# ---- irq.isolated_noise -------------------------------------------------------------------
+
+# Field -> which counters it sums, per isolated CPU. arm64 prints its IPIs as IPI0.. with
+# the same descriptions x86 gives RES, CAL and TLB (arch/arm64/kernel/smp.c ipi_types).
+NOISE_FIELDS = {
+    "device_per_s": "device interrupts",
+    "loc_per_s": "local timer",
+    "res_per_s": "rescheduling IPIs",
+    "cal_per_s": "function-call IPIs",
+    "tlb_per_s": "TLB shootdowns",
+    "softirq_per_s": "softirqs",
+}
+_ARCH_FIELD = {"LOC": "loc_per_s", "RES": "res_per_s", "CAL": "cal_per_s", "TLB": "tlb_per_s"}
+_DESCRIPTION_FIELD = (("Rescheduling", "res_per_s"), ("Function call", "cal_per_s"),
+                      ("TLB shootdown", "tlb_per_s"), ("Local timer", "loc_per_s"))
+DEFAULT_NOISE_WINDOW_MS = 250
+
+
+def _noise_prepare(ctx):
+    from hftinfra.measure.interrupts import take_reading
+
+    if ctx.host.is_live:
+        ctx.cached("noise_first_reading", lambda: take_reading(ctx.host))
+
+
+def _noise_window_s(ctx) -> float:
+    value = ctx.variables.get("noise_window_ms")
+    return (value if isinstance(value, int) and value > 0 else DEFAULT_NOISE_WINDOW_MS) / 1000
+
+
+def noise_rates(ctx):
+    """The interrupt and softirq rates over the audit's window (live hosts only)."""
+    from hftinfra.measure.interrupts import finish_window, take_reading
+
+    def compute():
+        first = ctx.cached("noise_first_reading", lambda: take_reading(ctx.host))
+        if isinstance(first, Unread):
+            return first
+        return finish_window(ctx.host, first, _noise_window_s(ctx))
+    return ctx.cached("noise_rates", compute)
+
+
+def _noise_field(ctx, rate) -> str | None:
+    if rate.kind == "softirq":
+        return "softirq_per_s"
+    if rate.kind == "arch":
+        if rate.source in _ARCH_FIELD:
+            return _ARCH_FIELD[rate.source]
+        return next((f for prefix, f in _DESCRIPTION_FIELD if rate.label.startswith(prefix)), None)
+    if rate.source.isdigit() and _per_cpu(ctx, int(rate.source)):
+        return "loc_per_s" if "timer" in rate.label else None  # a GIC PPI: the arch timer or PMU
+    return "device_per_s"
+
+
+def _isolated_noise(ctx):
+    from hftinfra.checks.base import PerCpu
+
+    iso = _cpus(ctx, "isolated_cpus")
+    if not iso:
+        return Skip("no isolated CPUs to measure")
+    rates = noise_rates(ctx)
+    if isinstance(rates, Unread):
+        return rates
+    online = ctx.probe("cpu.isolation")
+    cpus = sorted(iso & online.online) if not isinstance(online, Unread) and isinstance(online.online, frozenset) \
+        else sorted(iso)
+    sums = {f: {c: 0.0 for c in cpus} for f in NOISE_FIELDS}
+    seen: dict[str, set[int]] = {f: set() for f in NOISE_FIELDS}
+    top: list = []
+    for rate in rates.on(cpus, nonzero=False):
+        field = _noise_field(ctx, rate)
+        if field is None:
+            continue
+        sums[field][rate.cpu] += rate.per_second
+        seen[field].add(rate.cpu)
+        if rate.delta:
+            top.append(rate)
+    value = {}
+    for field, per in sums.items():
+        if field == "softirq_per_s" and rates.softirqs_unread is not None:
+            value[field] = rates.softirqs_unread
+        elif field != "softirq_per_s" and rates.interrupts_unread is not None:
+            value[field] = rates.interrupts_unread
+        elif field == "loc_per_s" and not seen[field]:
+            value[field] = Unread(Reason.MISSING, "/proc/interrupts", "no local timer row (LOC, or arch_timer)")
+        else:
+            value[field] = PerCpu({c: int(round(v)) for c, v in per.items()})
+    top.sort(key=lambda r: -r.per_second)
+    busiest = ", ".join(f"{r.source}{' ' + r.label if r.kind == 'irq' and r.label else ''} "
+                        f"{r.per_second:.0f}/s on CPU {r.cpu}" for r in top[:5])
+    note = f"over {rates.window_s * 1000:.0f} ms on CPUs {format_cpulist(frozenset(cpus))}; one event reads as " \
+           f"{1 / rates.window_s:.0f}/s" + (f"; busiest: {busiest}" if busiest else "; no event at all")
+    return Obs(value, note=note)
+
+
+def _noise_fix(ctx, e, obs):
+    return "\n".join([
+        "# each kind of noise has its own lever; the other checks' findings say which is off here:",
+        "#   device IRQs  -> irq.affinity, irq.nic_numa_local, irq.irqbalance (pin them to housekeeping CPUs)",
+        "#   local timer  -> cpu.nohz_full (one runnable task per isolated CPU, nohz_full=)",
+        "#   RES/CAL/TLB  -> move other tasks and their threads off (cpu.systemd_affinity, taskset); TLB",
+        "#                   shootdowns come from a process whose threads span isolated and other CPUs",
+        "#   softirqs     -> net.rps, irq.affinity (NET_RX), cpu.rcu_nocbs (RCU), kernel.timer_migration (TIMER)",
+        "# then measure again: hftinfra audit --only irq --var noise_window_ms=2000",
+    ])
+
+
+register(Check(
+    id="irq.isolated_noise", title="Isolated CPUs see (almost) no interrupts, measured", area="irq",
+    summary="Counts /proc/interrupts and /proc/softirqs twice over a short window (noise_window_ms; its "
+            "first reading is taken when the audit starts) and judges the rates on each isolated CPU: "
+            "device IRQs, local timer, rescheduling, function-call and TLB IPIs, softirqs. A live "
+            "measurement: unknown from a snapshot, which holds one reading.",
+    reads=("/proc/interrupts", "/proc/softirqs"), docs=IRQ_AFFINITY_DOC, kind="int",
+    fields={f: "int" for f in NOISE_FIELDS}, observe=_isolated_noise, prepare=_noise_prepare, fix=_noise_fix,
+    normalises="rates per second per isolated CPU, rounded to whole events",
 ))

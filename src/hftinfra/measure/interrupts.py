@@ -146,39 +146,42 @@ def softirq_rates(first: Softirqs, second: Softirqs, window_s: float) -> tuple[l
     return rates, left_out
 
 
-def sample_interrupts(host: Host, window_s: float = 1.0, *, sleep: Callable[[float], None] = time.sleep,
-                      clock: Callable[[], float] = time.monotonic) -> InterruptRates | Unread:
-    """Read /proc/interrupts and /proc/softirqs, wait ``window_s``, read them again, and
-    return the rates. The window is measured, not assumed: it runs from the middle of the
-    first pair of reads to the middle of the second. Only a live host has a second reading."""
+@dataclass(frozen=True)
+class Reading:
+    """One reading of both counter files on a live host, at ``at`` (the middle of the two
+    reads, on the clock the sampler was given)."""
+
+    at: float
+    interrupts: Interrupts | Unread
+    softirqs: Softirqs | Unread
+
+
+def take_reading(host: Host, clock: Callable[[], float] = time.monotonic) -> Reading | Unread:
+    """The first (or any) reading of a window. Only a live host has a second one."""
     if not host.is_live:
         return Unread(Reason.UNSUPPORTED, INTERRUPTS,
                       "a snapshot holds one reading of the counters; rates need a live host")
-    if not window_s > 0:
-        raise ValueError(f"window must be positive, got {window_s}")
+    t0 = clock()
+    irqs = host.read_value(INTERRUPTS, parse_interrupts)
+    soft = host.read_value(SOFTIRQS, parse_softirqs)
+    return Reading((t0 + clock()) / 2, irqs, soft)
 
-    def read() -> tuple[float, Interrupts | Unread, Softirqs | Unread]:
-        t0 = clock()
-        irqs = host.read_value(INTERRUPTS, parse_interrupts)
-        soft = host.read_value(SOFTIRQS, parse_softirqs)
-        return (t0 + clock()) / 2, irqs, soft
 
-    t1, irq1, soft1 = read()
-    sleep(window_s)
-    t2, irq2, soft2 = read()
-    window = t2 - t1
+def rates_between(first: Reading, second: Reading) -> InterruptRates | Unread:
+    """Rates of every source between two readings; the window is the time between them."""
+    window = second.at - first.at
     if window <= 0:
         raise ValueError("the clock did not advance over the window")
     rates: list[Rate] = []
     left_out: list[str] = []
-    irq_unread = next((x for x in (irq1, irq2) if isinstance(x, Unread)), None)
-    soft_unread = next((x for x in (soft1, soft2) if isinstance(x, Unread)), None)
+    irq_unread = next((x for x in (first.interrupts, second.interrupts) if isinstance(x, Unread)), None)
+    soft_unread = next((x for x in (first.softirqs, second.softirqs) if isinstance(x, Unread)), None)
     if irq_unread is None:
-        r, lo = interrupt_rates(irq1, irq2, window)  # type: ignore[arg-type]
+        r, lo = interrupt_rates(first.interrupts, second.interrupts, window)  # type: ignore[arg-type]
         rates += r
         left_out += lo
     if soft_unread is None:
-        r, lo = softirq_rates(soft1, soft2, window)  # type: ignore[arg-type]
+        r, lo = softirq_rates(first.softirqs, second.softirqs, window)  # type: ignore[arg-type]
         rates += r
         left_out += lo
     if irq_unread is not None and soft_unread is not None:
@@ -187,4 +190,37 @@ def sample_interrupts(host: Host, window_s: float = 1.0, *, sleep: Callable[[flo
                           interrupts_unread=irq_unread, softirqs_unread=soft_unread)
 
 
-__all__ = ["InterruptRates", "Rate", "SYSTEM_WIDE", "interrupt_rates", "sample_interrupts", "softirq_rates"]
+def finish_window(host: Host, first: Reading, window_s: float, *, sleep: Callable[[float], None] = time.sleep,
+                  clock: Callable[[], float] = time.monotonic) -> InterruptRates | Unread:
+    """Wait until ``window_s`` has passed since ``first`` (not again if it already has), read
+    again, and return the rates over the whole measured window."""
+    if not window_s > 0:
+        raise ValueError(f"window must be positive, got {window_s}")
+    left = window_s - (clock() - first.at)
+    if left > 0:
+        sleep(left)
+    second = take_reading(host, clock)
+    if isinstance(second, Unread):
+        return second
+    return rates_between(first, second)
+
+
+def sample_interrupts(host: Host, window_s: float = 1.0, *, sleep: Callable[[float], None] = time.sleep,
+                      clock: Callable[[], float] = time.monotonic) -> InterruptRates | Unread:
+    """Read /proc/interrupts and /proc/softirqs, wait ``window_s``, read them again, and
+    return the rates. The window is measured, not assumed: it runs from the middle of the
+    first pair of reads to the middle of the second. Only a live host has a second reading."""
+    if not window_s > 0:
+        raise ValueError(f"window must be positive, got {window_s}")
+    first = take_reading(host, clock)
+    if isinstance(first, Unread):
+        return first
+    sleep(window_s)
+    second = take_reading(host, clock)
+    if isinstance(second, Unread):
+        return second
+    return rates_between(first, second)
+
+
+__all__ = ["InterruptRates", "Rate", "Reading", "SYSTEM_WIDE", "finish_window", "interrupt_rates", "rates_between",
+           "sample_interrupts", "softirq_rates", "take_reading"]
