@@ -384,6 +384,13 @@ CASES = [
         "Combined:\t8\nCurrent hardware settings:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t8\n"))},
      "warn", "8 queue vectors"),
     ("net.pcie_link", {f"{PCI_DIR}/current_link_width": "4"}, "fail", "16.0 GT/s PCIe x4 of 16.0 GT/s PCIe x8"),
+    ("net.pcie_link", {"/sys/devices/pci0000:3a": None}, "unknown", "PCI device folder is gone"),
+    ("irq.nic_numa_local", {"/sys/devices/pci0000:3a": None}, "unknown", "numa_node"),
+    # A snapshot from before the NIC probes: no /sys/class/net, no ethtool outputs.
+    *((cid, {"/sys/class/net": None, "/hftinfra/commands.json": None}, "unknown", "/sys/class/net")
+      for cid in ("irq.nic_numa_local", "net.rps", "net.xps", "net.coalescing", "net.gro_lro", "net.channels",
+                  "net.pcie_link")),
+    ("net.channels", {"/hftinfra/commands.json": None}, "unknown", "not recorded in this snapshot"),
     ("net.pcie_link", {f"{PCI_DIR}/current_link_speed": None, f"{PCI_DIR}/max_link_speed": None}, "skip",
      "not PCI Express"),
     # Before 4.13 there is no effective affinity: the configured one is judged, and says so.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from test_checks import tuned_host_with
 
 from hftinfra.audit import evaluate, resolve_variables, run_audit
 from hftinfra.checks import catalog
@@ -16,7 +17,6 @@ from hftinfra.checks.irq import _noise_field
 from hftinfra.host import open_host
 from hftinfra.measure.interrupts import InterruptRates, Rate
 from hftinfra.profiles import load_profile
-from test_checks import tuned_host_with
 
 WINDOW_S = 0.25
 

@@ -170,13 +170,13 @@ def trading_nics(ctx: Context) -> list | Unread | str:
     """The records (net.interfaces) of the interfaces named by ``trading_nics``; an Unread
     when the interfaces could not be listed; a text saying why there are none."""
     names = ctx.variables.get("trading_nics")
-    if not names:
-        return ("no trading NICs: no physical interface has link up here; name them with "
-                "--var trading_nics=IF[,IF]")
     nics = ctx.probe("net.interfaces")
     listed = nics if isinstance(nics, Unread) else nics.nics
     if isinstance(listed, Unread):
-        return listed
+        return listed  # a snapshot without /sys/class/net says nothing about the NICs
+    if not names:
+        return ("no trading NICs: no physical interface has link up here; name them with "
+                "--var trading_nics=IF[,IF]")
     by_name = {n.name: n for n in listed}
     found = [by_name[n] for n in sorted(names) if n in by_name]
     gone = sorted(set(names) - set(by_name))

@@ -117,7 +117,7 @@ def _rps(ctx):
                 offenders[(nic.name, q.index)] = q.rps_cpus
     default = nics.sysctls.rps_default_mask
     note_default = ""
-    if isinstance(default, frozenset):
+    if isinstance(default, frozenset) and default:
         union |= default
         note_default = f"rps_default_mask {cpus_text(default)} (new devices start with it)"
     if unread and not used and not listed:
@@ -398,6 +398,8 @@ def _pcie_link(ctx):
         values = (pci.current_link_speed, pci.current_link_width, pci.max_link_speed, pci.max_link_width)
         unread = next((v for v in values if isinstance(v, Unread)), None)
         if unread is not None:
+            if not ctx.host.isdir(pci.source):
+                return Unread(Reason.MISSING, pci.source, "the NIC's PCI device folder is gone (or not captured)")
             if unread.reason is Reason.MISSING:
                 left.append(f"{nic.name}: not PCI Express ({pci.address})")
                 continue
