@@ -306,6 +306,8 @@ def _nic_numa_local_fix(ctx, e, obs):
             cpus = (hk & local) if hk else local
         target = sorted(cpus) if cpus else []
         links = [] if isinstance(chain, Unread) else [link for link in chain.of_interface(nic.name) if link.queue]
+        if all(isinstance(link.cpus, frozenset) and cpus is not None and link.cpus <= cpus for link in links):
+            continue  # this NIC is already local
         for i, link in enumerate(links):
             cpu = str(target[i % len(target)]) if target else "<CPU>"
             lines.append(f"echo {cpu} > /proc/irq/{link.irq}/smp_affinity_list  # {', '.join(link.actions)}")

@@ -253,11 +253,18 @@ def _onoff(value) -> str:
 def _coalescing_fix(ctx, e, obs):
     usecs = e.get("rx_usecs").suggest() if isinstance(e, dict) and e.get("rx_usecs") is not None else None
     usecs = 0 if usecs is None else usecs
-    nics = obs.extra.get("nics", []) if isinstance(obs, Obs) else []
     lines = ["# fixed, low interrupt moderation on the trading NICs (ethtool(8) -C); not persistent:",
              "# NetworkManager: nmcli connection modify IF ethtool.coalesce-adaptive-rx off ethtool.coalesce-rx-usecs N"]
-    for nic in nics or ["<IF>"]:
-        lines.append(f"ethtool -C {nic} adaptive-rx off adaptive-tx off rx-usecs {usecs}")
+    got, _ = _per_nic_views(ctx, "coalesce")
+    for nic, co in got if isinstance(got, list) else ():
+        dynamic = nic.driver in _ITR_MODE_DRIVERS and co.rx_usecs in (1, 2, 3)
+        # Only what the driver has: ethtool -C refuses a parameter the driver lacks.
+        args = [f"{name} off" for name, on in (("adaptive-rx", co.adaptive_rx), ("adaptive-tx", co.adaptive_tx))
+                if on]
+        if dynamic or (co.rx_usecs or 0) > usecs:
+            args.append(f"rx-usecs {usecs}")
+        if args:
+            lines.append(f"ethtool -C {nic.name} {' '.join(args)}")
     return "\n".join(lines)
 
 
