@@ -439,12 +439,11 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
             except Exception:  # the check itself reports what went wrong when judged
                 pass
     values = resolve_variables(profile, ctx, overrides, possible)
-    findings = []
-    for check in checks.values():  # catalog order: stable output
-        rule = profile.rules.get(check.id)
-        if rule is None or (only and check.area not in only):
-            continue
-        findings.append(evaluate(check, rule, ctx, values))
+    chosen = [c for c in checks.values() if c.id in profile.rules and not (only and c.area not in only)]
+    # Measurements are judged last, so their window runs while the other checks read.
+    judged = {c.id: evaluate(c, profile.rules[c.id], ctx, values)
+              for c in sorted(chosen, key=lambda c: c.prepare is not None)}
+    findings = [judged[c.id] for c in chosen]  # catalog order: stable output
 
     identity = ctx.identity()
     return Report(host=host_block(identity), profile=profile, variables=values, findings=findings,
