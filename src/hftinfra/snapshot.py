@@ -26,7 +26,6 @@ so an interrupted capture leaves no half-written snapshot.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import gzip
 import io
@@ -35,7 +34,6 @@ import os
 import posixpath
 import re
 import shutil
-import sys
 import tarfile
 import tempfile
 import time
@@ -57,8 +55,6 @@ from hftinfra.host import (
     Unread,
     _norm,
     command_key,
-    host_from_env,
-    open_host,
 )
 
 SCHEMA = "hftinfra.snapshot"
@@ -903,52 +899,3 @@ def default_name(captured: Captured, when: _dt.datetime | None = None) -> str:
     host = str(captured.meta.get("hostname") or "unknown")
     host = re.sub(r"[^A-Za-z0-9._-]+", "_", host).strip("._") or "unknown"
     return f"snapshot-{host}-{when.strftime('%Y%m%dT%H%M%S')}.tar.gz"
-
-
-# ------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", metavar="PATH",
-                        help="capture from this snapshot instead of the live host "
-                             "(default: $HFTINFRA_HOST, else the live host)")
-    parser.add_argument("-o", "--output", metavar="PATH",
-                        help="where to write: a name ending in .tar.gz writes an archive, "
-                             "anything else a directory (default: "
-                             "snapshot-HOSTNAME-YYYYmmddTHHMMSS.tar.gz here)")
-    parser.add_argument("--redact", action="store_true",
-                        help="replace hostname, MAC and IP addresses, serial numbers and UUIDs "
-                             "with consistent placeholders")
-
-
-def run(args: argparse.Namespace) -> int:
-    host = open_host(args.host) if args.host else host_from_env()
-    if args.output:
-        _check_target(Path(args.output))  # fail before spending time on the capture
-    result = capture(host, redact=args.redact)
-    target = Path(args.output) if args.output else Path(default_name(result.captured))
-    started = time.perf_counter()
-    write(result.captured, target)
-    elapsed = result.seconds + (time.perf_counter() - started)
-    c = result.captured
-    size = _size_of(target)
-    print(f"wrote {target}: {len(c.files)} files, {len(c.links)} links, {len(c.all_dirs())} folders, "
-          f"{len(c.commands)} commands, {len(c.unread)} unreadable; {size / 1024:.0f} KiB "
-          f"in {elapsed:.2f} s" + (" (redacted)" if args.redact else ""))
-    for name, err in result.probe_errors.items():
-        print(f"hftinfra snapshot: warning: probe {name} failed: {err}", file=sys.stderr)
-    return 1 if result.probe_errors else 0
-
-
-def _size_of(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total

@@ -1,5 +1,6 @@
-"""``hftinfra``: thin over the layers. Heavy libraries (plotly, pandas, ipywidgets) are
-never imported on this path; each subcommand imports its module only when it runs."""
+"""``hftinfra``: thin over the layers, one module per verb (``hftinfra.cli.audit`` for
+``hftinfra audit``). Heavy libraries (plotly, pandas, ipywidgets) are never imported on
+this path; each subcommand imports its module only when it runs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import sys
 
 # name -> (module, help). Each module has ``add_arguments(parser)`` and ``run(args) -> int``.
 SUBCOMMANDS = {
-    "snapshot": ("hftinfra.snapshot", "capture what the probes read into a snapshot"),
-    "audit": ("hftinfra.audit_cli", "check this host (or a snapshot) against a tuning profile"),
-    "probe": ("hftinfra.probe_cli", "print what the probes read, as text or JSON"),
+    "snapshot": ("hftinfra.cli.snapshot", "capture what the probes read into a snapshot"),
+    "audit": ("hftinfra.cli.audit", "check this host (or a snapshot) against a tuning profile"),
+    "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
+    "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net"),
 }
 
 
