@@ -381,8 +381,8 @@ CASES = [
         "Features for ens1f0:\ngeneric-receive-offload: off\n"))}, "unknown", "large-receive-offload"),
     ("net.channels", {"/hftinfra/commands.json": ethtool_commands(channels=(
         "Channel parameters for ens1f0:\nPre-set maximums:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\n"
-        "Combined:\t8\nCurrent hardware settings:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t8\n"))},
-     "warn", "8 queue vectors"),
+        "Combined:\t16\nCurrent hardware settings:\nRX:\t\tn/a\nTX:\t\tn/a\nOther:\t\t1\nCombined:\t12\n"))},
+     "warn", "12 queues for 8 online CPUs"),
     ("net.pcie_link", {f"{PCI_DIR}/current_link_width": "4"}, "fail", "16.0 GT/s PCIe x4 of 16.0 GT/s PCIe x8"),
     ("net.pcie_link", {"/sys/devices/pci0000:3a": None}, "unknown", "PCI device folder is gone"),
     ("irq.nic_numa_local", {"/sys/devices/pci0000:3a": None}, "unknown", "numa_node"),

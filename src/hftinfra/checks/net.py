@@ -327,22 +327,20 @@ register(Check(
 
 # ---- net.channels --------------------------------------------------------------------------
 
-def _local_housekeeping(ctx, nic) -> tuple[frozenset[int] | None, str]:
-    """The housekeeping CPUs on the NIC's NUMA node (all housekeeping CPUs when the node is
-    not known or the host has one), and how they were chosen."""
+def _node_cpus(ctx, nic) -> tuple[frozenset[int] | None, str]:
+    """The online CPUs of the NIC's NUMA node (every online CPU when the node is not known
+    or the host has one), and how they were chosen."""
     from hftinfra.irq import cpu_node_map
 
-    hk = _cpus(ctx, "housekeeping_cpus")
-    if hk is None:
-        online = ctx.probe("cpu.isolation")
-        hk = online.online if not isinstance(online, Unread) and isinstance(online.online, frozenset) else None
-        if hk is None:
-            return None, "online CPUs unknown"
+    iso = ctx.probe("cpu.isolation")
+    online = iso.online if not isinstance(iso, Unread) and isinstance(iso.online, frozenset) else None
+    if online is None:
+        return None, "online CPUs unknown"
     node = nic.numa_node
     nodes = cpu_node_map(ctx.probe("cpu.topology"))
     if not isinstance(node, int) or node < 0 or isinstance(nodes, Unread) or len(set(nodes.values())) < 2:
-        return hk, "housekeeping CPUs"
-    return frozenset(c for c in hk if nodes.get(c) == node), f"housekeeping CPUs of node {node}"
+        return online, "online CPUs"
+    return frozenset(c for c in online if nodes.get(c) == node), f"CPUs on node {node}"
 
 
 def _channels(ctx):
@@ -351,36 +349,39 @@ def _channels(ctx):
         return got
     over, parts = [], []
     for nic, ch in got:
-        used = sum(v for v in (ch.combined, ch.rx, ch.tx) if v)
-        local, label = _local_housekeeping(ctx, nic)
+        local, label = _node_cpus(ctx, nic)
         if local is None:
             return Unread(Reason.MISSING, "/sys/devices/system/cpu/online", label)
         queues = ch.combined or max(ch.rx or 0, ch.tx or 0)
-        parts.append(f"{nic.name}: {queues} queue vectors ({used} channels) for {len(local)} {label}")
+        parts.append(f"{nic.name}: {queues} queues for {len(local)} {label}")
         if queues > len(local):
             over.append(nic.name)
     value = "fits" if not over else "exceeds"
-    note = _join(f"more queues than CPUs to serve them on {', '.join(over)}: their interrupts must share CPUs "
-                 "or land on isolated or remote ones" if over else "", "; ".join(left))
+    note = _join(f"more queues than CPUs on the NIC's node on {', '.join(over)}: some queue interrupts must "
+                 "fire on another node's CPUs" if over else "", "; ".join(left))
     return Obs(value, "; ".join(parts), note=note, extra={"nics": [n.name for n, _ in got], "over": over})
 
 
 def _channels_fix(ctx, e, obs):
-    lines = ["# as many queues as CPUs that serve their interrupts (ethtool(8) -L); RSS then spreads flows",
-             "# over those only. Changing channels re-creates the queue IRQs: pin them again afterwards."]
+    lines = ["# no more queues than CPUs that can serve their interrupts on the NIC's node (ethtool(8) -L):",
+             "# RSS then spreads flows over those only. Changing channels re-creates the queue IRQs: pin",
+             "# them again afterwards (irq.nic_numa_local)."]
     nics = _trading(ctx)
+    hk = _cpus(ctx, "housekeeping_cpus")
     for nic in nics if isinstance(nics, list) else ():
         if isinstance(obs, Obs) and nic.name in obs.extra.get("over", []):
-            local, _ = _local_housekeeping(ctx, nic)
-            lines.append(f"ethtool -L {nic.name} combined {max(1, len(local or ()))}")
+            local, _ = _node_cpus(ctx, nic)
+            serving = (local & hk) if local and hk and local & hk else local
+            lines.append(f"ethtool -L {nic.name} combined {max(1, len(serving or ()))}")
     return "\n".join(lines)
 
 
 register(Check(
-    id="net.channels", title="No more NIC queues than local housekeeping CPUs", area="net",
-    summary="Each channel (ethtool -l) is a queue with its own interrupt; RSS spreads flows over all of "
-            "them. With more queues than housekeeping CPUs on the NIC's node, some queue interrupts "
-            "share a CPU, or go to an isolated CPU or another node. Judged on the trading NICs.",
+    id="net.channels", title="No more NIC queues than CPUs on the NIC's node", area="net",
+    summary="Each channel (ethtool -l) is a queue with its own interrupt, and RSS spreads flows over all "
+            "of them; drivers default to one per online CPU. With more queues than CPUs on the NIC's node, "
+            "some queue interrupts fire on another node's CPUs, away from the packet's memory. Judged on "
+            "the trading NICs.",
     reads=("ethtool -l IF", "/sys/class/net/IF/device/numa_node", "/sys/devices/system/node/node*/cpulist"),
     docs=ETHTOOL_DOC, kind="str", observe=_channels, fix=_channels_fix,
 ))
