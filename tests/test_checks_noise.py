@@ -116,3 +116,63 @@ def test_live_host_is_measured_over_the_window():
     assert f"on CPUs {cpu}" in f.message
     window_ms = int(f.message.split("over ", 1)[1].split(" ms", 1)[0])
     assert window_ms >= 300  # measured, never shorter than asked
+
+
+# ---- a snapshot's recorded counter window -------------------------------------------------
+
+def _counters(loc3: int, net_rx6: int) -> tuple[str, str]:
+    head = "".join(f"{'CPU' + str(c):>11}" for c in range(8))
+    loc = "".join(f"{n:>11}" for n in (1000, 1000, 3, loc3, 1000, 1000, 1, 2))
+    interrupts = f"{head}\nLOC:{loc}   Local timer interrupts\n"
+    soft = "".join(f"{n:>11}" for n in (5, 5, 0, 0, 5, 5, net_rx6, 0))
+    softirqs = f"{head}\n      NET_RX:{soft}\n"
+    return interrupts, softirqs
+
+
+def window_host(tmp_path, seconds, second=(3, 0)):
+    import json
+
+    first_i, first_s = _counters(3, 0)
+    second_i, second_s = _counters(*second)
+    return tuned_host_with(tmp_path / "w", {
+        "/hftinfra/meta.json": json.dumps({"listed": ["/proc"], "counter_window": {"seconds": seconds}}),
+        "/hftinfra/window/first/interrupts": first_i, "/hftinfra/window/first/softirqs": first_s,
+        "/hftinfra/window/second/interrupts": second_i, "/hftinfra/window/second/softirqs": second_s,
+    })
+
+
+def test_a_snapshot_with_a_counter_window_is_judged(tmp_path):
+    f = run_audit(window_host(tmp_path, 0.5), "hft-isolated").finding("irq.isolated_noise")
+    assert f.status == "pass", f.message
+    assert "over 500 ms" in f.message
+
+
+def test_noise_in_the_recorded_window_fails(tmp_path):
+    f = run_audit(window_host(tmp_path, 0.5, second=(503, 20)), "hft-isolated").finding("irq.isolated_noise")
+    assert f.status == "fail"
+    assert "loc_per_s on CPUs 3" in f.message and "softirq_per_s on CPUs 6" in f.message
+    assert "LOC 1000/s on CPU 3" in f.message
+
+
+def test_a_damaged_window_is_unknown(tmp_path):
+    f = run_audit(window_host(tmp_path, "soon"), "hft-isolated").finding("irq.isolated_noise")
+    assert f.status == "unknown" and "window length" in f.message
+
+
+def test_capture_records_the_window_and_a_copy_keeps_it(tmp_path):
+    from hftinfra.measure.interrupts import recorded_window
+    from hftinfra.snapshot import capture, write
+
+    live = open_host(None)
+    result = capture(live, counter_window_s=0.05)
+    window = result.captured.meta.get("counter_window")
+    assert window is not None and window["seconds"] >= 0.05
+    path = write(result.captured, tmp_path / "snap")
+    rates = recorded_window(open_host(str(path)))
+    assert not hasattr(rates, "reason"), rates
+    assert abs(rates.window_s - window["seconds"]) < 1e-6
+    assert any(r.source == "LOC" or r.kind == "softirq" for r in rates.rates)
+    copy = capture(open_host(str(path)))
+    assert copy.captured.meta["counter_window"]["seconds"] == window["seconds"]
+    none = capture(live, counter_window_s=0)
+    assert "counter_window" not in none.captured.meta

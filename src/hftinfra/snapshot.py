@@ -346,6 +346,22 @@ def _plain(value):
     return None if isinstance(value, Unread) else value
 
 
+def _keep_window(captured: Captured, texts: dict, seconds) -> dict | None:
+    """Store both readings of a counter window under hftinfra/window/; None when one of
+    them could not be read (the snapshot then has no window, and says nothing false)."""
+    from hftinfra.measure.interrupts import WINDOW_DIR
+
+    if not isinstance(seconds, (int, float)) or not seconds > 0:
+        return None
+    if any(isinstance(t, Unread) for reading in texts.values() for t in reading.values()):
+        return None
+    for which, reading in texts.items():
+        for name, text in reading.items():
+            captured.add_file(f"{WINDOW_DIR.lstrip('/')}/{which}/{name}", text.encode())
+    return {"seconds": round(float(seconds), 6), "files": f"{WINDOW_DIR.lstrip('/')}/{{first,second}}/"
+            "{interrupts,softirqs}"}
+
+
 @dataclass
 class CaptureResult:
     captured: Captured
@@ -353,17 +369,31 @@ class CaptureResult:
     seconds: float
 
 
+DEFAULT_COUNTER_WINDOW_S = 0.25
+
+
 def capture(host: Host, probes: dict[str, Callable[[Host], object]] | None = None,
-            redact: bool = False) -> CaptureResult:
-    """Run the probes against ``host`` and return what a snapshot of it holds."""
+            redact: bool = False, counter_window_s: float = DEFAULT_COUNTER_WINDOW_S) -> CaptureResult:
+    """Run the probes against ``host`` and return what a snapshot of it holds.
+
+    On a live host the interrupt and softirq counters are also read at the start and again
+    ``counter_window_s`` later (the probes run in between), so the snapshot can give rates,
+    as irq.isolated_noise judges them; 0 records no window. A copied snapshot keeps its
+    source's window."""
     from hftinfra import __version__
     from hftinfra.identity import read_identity
+    from hftinfra.measure import interrupts as counters
 
     if probes is None:
         from hftinfra.probes import all_probes
 
         probes = all_probes()
     started = time.perf_counter()
+    first = None
+    if host.is_live and counter_window_s > 0:
+        first_at = time.monotonic()
+        first = counters.window_texts(host)
+        first_at = (first_at + time.monotonic()) / 2
     cap = CapturingHost(host)
     identity = read_identity(cap)
     errors: dict[str, str] = {}
@@ -373,6 +403,20 @@ def capture(host: Host, probes: dict[str, Callable[[Host], object]] | None = Non
         except Exception as exc:  # a probe's bug must not lose every other probe's reads
             errors[name] = f"{exc.__class__.__name__}: {exc}"
     captured = collect(cap)
+    window = None
+    if first is not None:
+        left = counter_window_s - (time.monotonic() - first_at)
+        if left > 0:
+            time.sleep(left)
+        second_at = time.monotonic()
+        second = counters.window_texts(host)
+        second_at = (second_at + time.monotonic()) / 2
+        window = _keep_window(captured, {"first": first, "second": second}, second_at - first_at)
+    elif not host.is_live and isinstance(host.meta.get(counters.WINDOW_META), dict):
+        src_window = host.meta[counters.WINDOW_META]
+        texts = {which: {name: host.read(f"{counters.WINDOW_DIR}/{which}/{name}") for name in counters.WINDOW_FILES}
+                 for which in ("first", "second")}
+        window = _keep_window(captured, texts, src_window.get("seconds"))
 
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     virt = identity.virtualization
@@ -402,6 +446,8 @@ def capture(host: Host, probes: dict[str, Callable[[Host], object]] | None = Non
                 meta[key] = src[key]
         if src.get("redacted"):
             meta["redacted"] = True
+    if window is not None:
+        meta[counters.WINDOW_META] = window
     if errors:
         meta["probe_errors"] = errors
     captured.meta = meta

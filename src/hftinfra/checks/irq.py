@@ -358,9 +358,11 @@ def _noise_window_s(ctx) -> float:
 
 def noise_rates(ctx):
     """The interrupt and softirq rates over the audit's window (live hosts only)."""
-    from hftinfra.measure.interrupts import finish_window, take_reading
+    from hftinfra.measure.interrupts import finish_window, recorded_window, take_reading
 
     def compute():
+        if not ctx.host.is_live:
+            return recorded_window(ctx.host)
         first = ctx.cached("noise_first_reading", lambda: take_reading(ctx.host))
         if isinstance(first, Unread):
             return first
@@ -385,6 +387,10 @@ def _isolated_noise(ctx):
 
     iso = _cpus(ctx, "isolated_cpus")
     if not iso:
+        record = ctx.probe("cpu.isolation")
+        known = record if isinstance(record, Unread) else record.isolated
+        if isinstance(known, Unread):
+            return known  # which CPUs are isolated could not be read: not "none"
         return Skip("no isolated CPUs to measure")
     rates = noise_rates(ctx)
     if isinstance(rates, Unread):
@@ -437,8 +443,8 @@ register(Check(
     id="irq.isolated_noise", title="Isolated CPUs see (almost) no interrupts, measured", area="irq",
     summary="Counts /proc/interrupts and /proc/softirqs twice over a short window (noise_window_ms; its "
             "first reading is taken when the audit starts) and judges the rates on each isolated CPU: "
-            "device IRQs, local timer, rescheduling, function-call and TLB IPIs, softirqs. A live "
-            "measurement: unknown from a snapshot, which holds one reading.",
+            "device IRQs, local timer, rescheduling, function-call and TLB IPIs, softirqs. From a "
+            "snapshot, the counter window it recorded at capture; unknown when it has none.",
     reads=("/proc/interrupts", "/proc/softirqs"), docs=IRQ_AFFINITY_DOC, kind="int",
     fields={f: "int" for f in NOISE_FIELDS}, observe=_isolated_noise, prepare=_noise_prepare, fix=_noise_fix,
     normalises="rates per second per isolated CPU, rounded to whole events",

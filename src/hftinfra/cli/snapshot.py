@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to write: a name ending in .tar.gz writes an archive, "
                              "anything else a directory (default: "
                              "snapshot-HOSTNAME-YYYYmmddTHHMMSS.tar.gz here)")
+    parser.add_argument("--counter-window", metavar="MS", type=int, default=250,
+                        help="read the interrupt and softirq counters again this many ms after the "
+                             "first reading, so the snapshot holds rates (irq.isolated_noise); 0: none "
+                             "(default: 250)")
     parser.add_argument("--redact", action="store_true",
                         help="replace hostname, MAC and IP addresses, serial numbers and UUIDs "
                              "with consistent placeholders")
@@ -30,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     host = open_host(args.host) if args.host else host_from_env()
     if args.output:
         _check_target(Path(args.output))  # fail before spending time on the capture
-    result = capture(host, redact=args.redact)
+    if args.counter_window < 0:
+        from hftinfra.cli import UserError
+
+        raise UserError(f"--counter-window {args.counter_window}: expected 0 or more milliseconds")
+    result = capture(host, redact=args.redact, counter_window_s=args.counter_window / 1000)
     target = Path(args.output) if args.output else Path(default_name(result.captured))
     started = time.perf_counter()
     write(result.captured, target)

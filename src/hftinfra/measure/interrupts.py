@@ -205,6 +205,41 @@ def finish_window(host: Host, first: Reading, window_s: float, *, sleep: Callabl
     return rates_between(first, second)
 
 
+# Where a snapshot keeps the two readings of its counter window, and its meta.json key.
+WINDOW_DIR = "/hftinfra/window"
+WINDOW_META = "counter_window"
+WINDOW_FILES = {"interrupts": INTERRUPTS, "softirqs": SOFTIRQS}
+
+
+def window_texts(host: Host) -> dict[str, str | Unread]:
+    """The raw counter files of one reading, for a snapshot to keep (``interrupts``,
+    ``softirqs`` -> text)."""
+    return {name: host.read(path) for name, path in WINDOW_FILES.items()}
+
+
+def recorded_window(host: Host) -> InterruptRates | Unread:
+    """The rates over the counter window a snapshot recorded when it was captured
+    (``hftinfra snapshot --counter-window``), or why there is none."""
+    if host.is_live:
+        return Unread(Reason.UNSUPPORTED, WINDOW_DIR, "a live host has no recorded window: sample it")
+    spec = host.meta.get(WINDOW_META)
+    if not isinstance(spec, dict):
+        return Unread(Reason.UNSUPPORTED, INTERRUPTS,
+                      "a snapshot holds one reading of the counters and this one recorded no counter window; "
+                      "rates need a live host, or a snapshot taken with --counter-window")
+    seconds = spec.get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds > 0:
+        return Unread(Reason.MALFORMED, f"meta.json {WINDOW_META}", f"window length {seconds!r} is not a positive number")
+
+    def reading(which: str, at: float) -> Reading:
+        def parsed(name: str, parse):
+            path = f"{WINDOW_DIR}/{which}/{name}"
+            return host.read_value(path, parse)
+        return Reading(at, parsed("interrupts", parse_interrupts), parsed("softirqs", parse_softirqs))
+
+    return rates_between(reading("first", 0.0), reading("second", float(seconds)))
+
+
 def sample_interrupts(host: Host, window_s: float = 1.0, *, sleep: Callable[[float], None] = time.sleep,
                       clock: Callable[[], float] = time.monotonic) -> InterruptRates | Unread:
     """Read /proc/interrupts and /proc/softirqs, wait ``window_s``, read them again, and
@@ -222,5 +257,6 @@ def sample_interrupts(host: Host, window_s: float = 1.0, *, sleep: Callable[[flo
     return rates_between(first, second)
 
 
-__all__ = ["InterruptRates", "Rate", "Reading", "SYSTEM_WIDE", "finish_window", "interrupt_rates", "rates_between",
-           "sample_interrupts", "softirq_rates", "take_reading"]
+__all__ = ["InterruptRates", "Rate", "Reading", "SYSTEM_WIDE", "WINDOW_DIR", "WINDOW_META", "finish_window",
+           "interrupt_rates", "rates_between", "recorded_window", "sample_interrupts", "softirq_rates", "take_reading",
+           "window_texts"]
