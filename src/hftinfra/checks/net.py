@@ -181,7 +181,7 @@ def _xps(ctx):
     if covered is None:
         return Skip(f"single-queue trading NICs ({', '.join(single)}): XPS has no effect (scaling.rst)")
     note = _join("; ".join(parts), f"single-queue, left out: {', '.join(single)}" if single else "")
-    return Obs(covered, f"CPUs with a transmit queue of their own: {cpus_text(covered)}", note=note)
+    return Obs(covered, f"CPUs in an XPS map: {cpus_text(covered)}", note=note)
 
 
 def _xps_fix(ctx, e, obs):
@@ -200,7 +200,7 @@ def _xps_fix(ctx, e, obs):
 
 
 register(Check(
-    id="net.xps", title="Each isolated CPU transmits on a queue of its own", area="net",
+    id="net.xps", title="Every isolated CPU is in a transmit queue's XPS map", area="net",
     summary="Transmit Packet Steering picks the transmit queue from the sending CPU (xps_cpus of each "
             "tx-N, networking/scaling.rst): a CPU in no map falls back to the flow hash, sharing a queue "
             "and its lock and completion interrupt with other CPUs. Judged on the trading NICs.",
