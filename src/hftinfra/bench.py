@@ -2,13 +2,21 @@
 not a test and never fails on a slow machine.
 
 Figures: every probe in-process on the live host, the same on a 384-CPU host, how the
-cost grows with CPU count, snapshot capture time and archive size, and CLI start-up.
+cost grows with CPU count, snapshot capture time and archive size, CLI start-up, the
+interrupt and network side on a 512-CPU host with 4,096 IRQs (parsing its
+/proc/interrupts and /proc/softirqs, the irq and net probes against the live host's), and
+whole-process audits (``hftinfra.bench_audit``).
 
-The wide hosts come from ``tests/hosts/build.py`` when a checkout has it; otherwise they
-are grown from a capture of this machine: its per-CPU files cloned to N CPUs over several
-sockets and NUMA nodes, with cpulists, cpumasks, ``/proc/cpuinfo``, ``/proc/stat`` and the
-per-CPU columns of ``/proc/interrupts`` and ``/proc/softirqs`` rewritten to match, so
-each probe reads as many files, in the kernel's formats, as on a real machine that size.
+The wide hosts come from ``tests/hosts/build.py`` when a checkout has it (``big-512`` is
+the interrupt host: two E810 ports with 64 channels each, a ConnectX port with 63
+completion vectors, two I350 ports, 30 NVMe drives with 128 I/O queues each); otherwise
+they are grown from a capture of this machine: its per-CPU files cloned to N CPUs over
+several sockets and NUMA nodes, with cpulists, cpumasks, ``/proc/cpuinfo``, ``/proc/stat``
+and the per-CPU columns of ``/proc/interrupts`` and ``/proc/softirqs`` rewritten to match,
+and its IRQs cloned to 4,096 (:func:`grow_irqs`), so each probe reads as many files, in
+the kernel's formats, as on a real machine that size.
+
+    python -m hftinfra.bench [--runs N] [--quick] [--only irq] [--irq-host DIR]
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hftinfra.cpulist import format_cpulist, format_cpumask
-from hftinfra.host import Host, open_host
+from hftinfra.host import Host, Unread, open_host
 from hftinfra.snapshot import Captured, capture, write
 
 CPU = "sys/devices/system/cpu"
@@ -37,9 +45,10 @@ _CPU_PATH = re.compile(rf"^{CPU}/cpu(\d+)(/.*)?$")
 _NODE_PATH = re.compile(rf"^{NODE}/node(\d+)(/.*)?$")
 
 
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+def timed(fn: Callable[[], object], runs: int, warm: bool = True) -> tuple[float, float]:
     """(median, min) wall time in ms."""
-    fn()  # warm caches and imports, as a second notebook cell would see them
+    if warm:
+        fn()  # warm caches and imports, as a second notebook cell would see them
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -263,6 +272,146 @@ def fixture_host(module, ncpus: int, dest: Path) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------
+# A host with many interrupts
+
+IRQ_HOST_MODEL = "big-512"
+IRQ_HOST_CPUS = 512
+IRQ_HOST_IRQS = 4096
+# The probes that read interrupts and NICs: what a networking page or the irq and net
+# checks pay for.
+IRQ_NET_PROBES = ("irq.interrupts", "irq.affinity", "irq.irqbalance", "net.nics", "net.sysctls")
+
+_NUMBERED_ROW = re.compile(r"^\s*(\d+):")
+_IRQ_FILE = re.compile(r"^(proc/irq|sys/kernel/irq)/(\d+)/(.+)$")
+
+
+def grow_irqs(base: Captured, nirqs: int) -> Captured:
+    """Clone the numbered rows of a capture's /proc/interrupts, with each IRQ's files under
+    /proc/irq/N and /sys/kernel/irq/N, until it has ``nirqs``: new numbers above the
+    highest, each a copy of a real row (counts, chip, hwirq, handler). The IRQ column
+    widens as kernel/irq/proc.c widens it (the digits of the largest number, at least 3),
+    and the architecture rows stay last."""
+    text = base.files.get("proc/interrupts")
+    if text is None:
+        return base
+    lines = text.decode().splitlines()
+    rows = [ln for ln in lines[1:] if ln.strip()]
+    numbered = [(int(m.group(1)), ln) for ln in rows if (m := _NUMBERED_ROW.match(ln))]
+    if not lines or not numbered or len(numbered) >= nirqs:
+        return base
+    named = [ln for ln in rows if not _NUMBERED_ROW.match(ln)]
+    files_of: dict[int, list[tuple[str, str, bytes]]] = {}
+    for rel, data in base.files.items():
+        m = _IRQ_FILE.match(rel)
+        if m:
+            files_of.setdefault(int(m.group(2)), []).append((m.group(1), m.group(3), data))
+    out = Captured(files=dict(base.files), dirs=set(base.dirs), links=dict(base.links),
+                   commands=dict(base.commands), unread=dict(base.unread), meta=dict(base.meta))
+    top = max(n for n, _ in numbered)
+    clones = []
+    for k in range(nirqs - len(numbered)):
+        template, line = numbered[k % len(numbered)]
+        new = top + 1 + k
+        clones.append((new, line))
+        for tree, name, data in files_of.get(template, ()):
+            out.add_file(f"{tree}/{new}/{name}", data)
+    prec = max(3, len(str(top + len(clones))))
+
+    def relabel(label: str, line: str) -> str:
+        return f"{label:>{prec}}:" + line.split(":", 1)[1]
+
+    body = [relabel(str(n), ln) for n, ln in numbered] + [relabel(str(n), ln) for n, ln in clones]
+    body += [relabel(ln.split(":", 1)[0].strip(), ln) for ln in named]
+    header = " " * (prec + 8) + lines[0].lstrip()
+    out.add_file("proc/interrupts", ("\n".join([header, *body]) + "\n").encode(), replace=True)
+    return out
+
+
+def irq_host(dest: Path, base: Captured | None = None) -> str:
+    """Write the 512-CPU, 4,096-IRQ host into ``dest`` (a new folder); return how it was
+    made. ``base`` is a capture of this machine to grow when the checkout's builder is
+    not there (taken now if not given)."""
+    module = _fixture_module()
+    if module is not None and IRQ_HOST_MODEL in getattr(module, "MODELS", {}):
+        try:
+            module.build_host(IRQ_HOST_MODEL, dest)
+            return f"tests/hosts/build.py {IRQ_HOST_MODEL}"
+        except Exception:
+            shutil.rmtree(dest, ignore_errors=True)
+    if base is None:
+        from hftinfra.probes import all_probes
+
+        base = capture(open_host(None), all_probes()).captured
+    write(grow_irqs(widen(base, IRQ_HOST_CPUS), IRQ_HOST_IRQS), dest)
+    return "this machine's capture grown"
+
+
+def _numbered_rows(counts: object) -> str:
+    """What an irq.interrupts record holds, for a line of figures."""
+    table = getattr(counts, "interrupts", counts)
+    if isinstance(table, Unread):
+        return str(table)
+    named = [r.key for r in table.named]
+    return f"{len(table.cpus)} CPUs, {len(table.numbered)} numbered rows, {len(named)} named rows"
+
+
+def bench_irq(runs: int, host_dir: Path | None = None, out=None, warm: bool = True, how: str = "given") -> dict:
+    """Print the interrupt-side figures; return them. ``host_dir``: an interrupt host
+    already written (default: one is built in a temporary folder), ``how`` says where it
+    came from; ``warm``: one untimed run before the timed ones."""
+    from hftinfra.irq import parse_interrupts, parse_softirqs
+    from hftinfra.probes import all_probes
+
+    out = out or sys.stdout
+    registry = all_probes()
+    probes = {name: registry[name] for name in IRQ_NET_PROBES}
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="hftinfra-bench-") as tmp:
+        if host_dir is None:
+            host_dir = Path(tmp) / IRQ_HOST_MODEL
+            t0 = time.perf_counter()
+            how = f"{irq_host(host_dir)}, written in {time.perf_counter() - t0:.1f} s"
+        elif how == "given":
+            how = f"given, {host_dir}"
+        interrupts = (host_dir / "proc" / "interrupts").read_text()
+        softirqs = (host_dir / "proc" / "softirqs").read_text()
+        table = parse_interrupts(interrupts)
+        print(f"{len(table.cpus)}-CPU host with {len(table.numbered)} IRQs ({how}): "
+              f"/proc/interrupts {len(interrupts) / 1e6:.1f} MB, /proc/softirqs {len(softirqs) / 1e3:.0f} kB",
+              file=out)
+        med, low = timed(lambda: parse_interrupts(interrupts), runs, warm)
+        figures["parse_interrupts_ms"] = (med, low)
+        print(f"  parse_interrupts:                   {med:7.1f} ms median  {low:7.1f} ms min", file=out)
+        med, low = timed(lambda: parse_softirqs(softirqs), runs, warm)
+        figures["parse_softirqs_ms"] = (med, low)
+        print(f"  parse_softirqs:                     {med:7.1f} ms median  {low:7.1f} ms min", file=out)
+        seen = registry["irq.interrupts"](open_host(host_dir))
+        print(f"  irq.interrupts through the host:    {_numbered_rows(seen)} "
+              f"(the file holds {_numbered_rows(table)})", file=out)
+
+        names = ", ".join(IRQ_NET_PROBES)
+        big_med, big_low = timed(lambda: run_probes(open_host(host_dir), probes), runs, warm)
+        live = open_host(None)
+        live_med, live_low = timed(lambda: run_probes(live, probes), max(runs, 5))
+        figures["probe_set_ms"] = {"big": (big_med, big_low), "live": (live_med, live_low)}
+        print(f"  {names}:", file=out)
+        print(f"    on it (a fresh open each run):    {big_med:7.1f} ms median  {big_low:7.1f} ms min", file=out)
+        print(f"    on the live host:                 {live_med:7.1f} ms median  {live_low:7.1f} ms min   "
+              f"({os.cpu_count()} CPUs here)", file=out)
+        ratio = big_med / live_med if live_med else float("inf")
+        figures["probe_set_ratio"] = ratio
+        print(f"    ratio:                            {ratio:7.1f} x", file=out)
+        host = open_host(host_dir)
+        run_probes(host, probes)  # its folders' kinds are known from here on, as in a second cell
+        per = sorted(((timed(lambda fn=fn: fn(host), runs, warm=False)[0], name) for name, fn in probes.items()),
+                     reverse=True)
+        figures["per_probe_ms"] = {name: ms for ms, name in per}
+        print("    each, on it (opened once):       " + ", ".join(f"{name} {ms:.0f} ms" for ms, name in per),
+              file=out)
+    return figures
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def cli_ms(args: list[str], runs: int) -> tuple[float, float]:
@@ -274,27 +423,18 @@ def cli_ms(args: list[str], runs: int) -> tuple[float, float]:
     return timed(once, runs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hftinfra.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=15, help="timed runs per figure (default 15)")
-    parser.add_argument("--cpus", default="2,32,96,384", help="CPU counts for the growth table")
-    args = parser.parse_args(argv)
+SECTIONS = ("probes", "cli", "irq", "audit")
 
-    from hftinfra import __version__
-    from hftinfra.probes import all_probes
 
-    probes = all_probes()
+def _bench_probes(args: argparse.Namespace, probes: dict[str, Callable], few: int, some: int) -> None:
     live = open_host(None)
-    print(f"hftinfra {__version__} bench · python {sys.version.split()[0]} · {os.cpu_count()} CPUs here · "
-          f"{len(probes)} probes · median/min of {args.runs} runs")
-
     med, low = timed(lambda: run_probes(live, probes), args.runs)
     print(f"\nlive host, all probes in-process:     {med:7.1f} ms median  {low:7.1f} ms min   (target < 100 ms)")
-    per = sorted(((timed(lambda fn=fn: fn(live), max(3, args.runs // 3))[0], name) for name, fn in probes.items()),
+    per = sorted(((timed(lambda fn=fn: fn(live), few)[0], name) for name, fn in probes.items()),
                  reverse=True)
     print("  slowest: " + ", ".join(f"{name} {ms:.1f} ms" for ms, name in per[:4]))
 
-    cap_med, cap_low = timed(lambda: capture(live, probes), max(3, args.runs // 3))
+    cap_med, cap_low = timed(lambda: capture(live, probes), few)
     with tempfile.TemporaryDirectory(prefix="hftinfra-bench-") as tmp:
         workdir = Path(tmp)
         result = capture(live, probes)
@@ -327,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             run_probes(host, probes)
             first_ms = (time.perf_counter() - t0) * 1000
-            runs = args.runs if n <= 96 else max(5, args.runs // 2)
+            runs = args.runs if n <= 96 else some
             med_n, low_n = timed(lambda host=host: run_probes(host, probes), runs)
             print(f"  {n:>5}  {med_n:>10.1f}  {low_n:>8.1f}  {open_ms:>8.1f}  {first_ms:>9.1f}  "
                   f"{med_n / n:>7.2f}  {how}")
@@ -335,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                 wide384 = (n, host)
         if wide384:
             n, host = wide384
-            per = sorted(((timed(lambda fn=fn: fn(host), 3)[0], name) for name, fn in probes.items()), reverse=True)
+            per = sorted(((timed(lambda fn=fn: fn(host), few)[0], name) for name, fn in probes.items()), reverse=True)
             print(f"  slowest at {n} CPUs: " + ", ".join(f"{name} {ms:.1f} ms" for ms, name in per[:4])
                   + "   (target < 1 s)")
             t0 = time.perf_counter()
@@ -344,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  snapshot of the {n}-CPU host: {(time.perf_counter() - t0) * 1000:.0f} ms, "
                   f"{dest.stat().st_size / 1024:.0f} KiB")
 
-    runs = max(5, args.runs // 2)
+
+def _bench_cli(runs: int) -> None:
     print("\nCLI start-up (fresh interpreter each run):")
     for label, cli_args in (("hftinfra --version", ["--version"]), ("hftinfra probe", ["probe"]),
                             ("hftinfra probe --format json", ["probe", "--format", "json"])):
@@ -356,10 +497,52 @@ def main(argv: list[str] | None = None) -> int:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         print(f"  {'hftinfra snapshot -o X.tar.gz':<30} {(time.perf_counter() - t0) * 1000:7.1f} ms (one run)")
 
-    from hftinfra.bench_audit import bench_audit
 
-    print()
-    bench_audit(max(3, args.runs // 3))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hftinfra.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per figure (default 15)")
+    parser.add_argument("--cpus", help="CPU counts for the growth table (default 2,32,96,384)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one timed run per figure and a growth table of 2 and 32 CPUs: the figures are "
+                             "rough, the run short")
+    parser.add_argument("--only", action="append", choices=SECTIONS, default=[],
+                        help="run only this part (repeatable): " + ", ".join(SECTIONS))
+    parser.add_argument("--irq-host", metavar="DIR", type=Path,
+                        help=f"an interrupt host already written (python tests/hosts/build.py {IRQ_HOST_MODEL} DIR) "
+                             "instead of building one")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs = 1
+    args.cpus = args.cpus or ("2,32" if args.quick else "2,32,96,384")
+    few = 1 if args.quick else max(3, args.runs // 3)
+    some = 1 if args.quick else max(5, args.runs // 2)
+    sections = args.only or list(SECTIONS)
+
+    from hftinfra import __version__
+    from hftinfra.probes import all_probes
+
+    probes = all_probes()
+    print(f"hftinfra {__version__} bench · python {sys.version.split()[0]} · {os.cpu_count()} CPUs here · "
+          f"{len(probes)} probes · median/min of {args.runs} runs")
+    if "probes" in sections:
+        _bench_probes(args, probes, few, some)
+    if "cli" in sections:
+        _bench_cli(some)
+    with tempfile.TemporaryDirectory(prefix="hftinfra-bench-") as tmp:
+        irq_dir, how = args.irq_host, "given"
+        if irq_dir is None and {"irq", "audit"} <= set(sections):
+            irq_dir = Path(tmp) / IRQ_HOST_MODEL  # one build for both parts
+            t0 = time.perf_counter()
+            how = irq_host(irq_dir)
+            how += f", written in {time.perf_counter() - t0:.1f} s"
+        if "irq" in sections:
+            print()
+            bench_irq(few, irq_dir, warm=not args.quick, how=how)
+        if "audit" in sections:
+            from hftinfra.bench_audit import bench_audit
+
+            print()
+            bench_audit(few, irq_host=irq_dir, how=how.split(",")[0])
     return 0
 
 

@@ -5,8 +5,11 @@ Read through a :class:`~hftinfra.host.Host`, parse with the pure functions below
 frozen records that name their sources. ethtool runs through ``host.run`` so a snapshot
 replays what it printed; its text output is parsed by ethtool's own layout (the printf
 formats of ethtool's ``netlink/*.c`` and, for hosts whose ethtool predates netlink, the
-ioctl code in ``ethtool.c``). A subcommand the driver does not implement is
-``unsupported``, never an error and never an empty answer.
+ioctl code in ``ethtool.c``). Where the installed ethtool prints a subcommand as JSON
+(``ethtool --json``, see :data:`ETHTOOL_JSON_SINCE`) that form is read instead and parsed into
+the same records; :class:`EthtoolForms` decides once per read which form each subcommand
+takes. A subcommand the driver does not implement is ``unsupported``, never an error and
+never an empty answer.
 
 Kernel documentation behind the paths read here:
 - ABI/testing/sysfs-class-net (operstate, carrier, speed, duplex, mtu, device),
@@ -19,9 +22,11 @@ Kernel documentation behind the paths read here:
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 from hftinfra.cpulist import format_cpulist, parse_cpulist, parse_cpumask
 from hftinfra.host import CommandResult, Host, Reason, Unread
@@ -332,7 +337,9 @@ def parse_ethtool_settings(text: str) -> LinkSettings:
         duplex=duplex,
         autoneg=None if autoneg is None else _onoff(autoneg),
         port=values.get("Port"),
-        link_detected=None if link is None else _onoff(link),
+        # 'Link detected: no (No cable)': the kernel's extended link state follows in
+        # parentheses (netlink/settings.c, linkstate_link_ext_state_print).
+        link_detected=None if link is None else _onoff(link.split(" (", 1)[0]),
         supported_ports=tuple(ports),
         supported_link_modes=modes("Supported link modes"),
         advertised_link_modes=modes("Advertised link modes"),
@@ -667,6 +674,425 @@ PARSERS = {
 }
 
 
+# ---------------------------------------------------------------------------------------
+# ethtool's JSON output (``ethtool --json``)
+
+# The first ethtool release that prints each view as JSON, and prints it right (ethtool's
+# NEWS and the ``.json`` flags of the option table in ethtool.c). ``-i`` (ioctl only) and
+# ``-T`` have no JSON form up to ethtool 7.0. Before 5.14 ethtool ignored ``--json`` for
+# subcommands without a JSON form and printed text; since 5.14 it refuses them as a bad
+# argument.
+ETHTOOL_JSON_SINCE = {
+    # netlink/pause.c has JSON since 5.10, but show_bool_val (netlink/netlink.h) printed
+    # every flag true whatever its value until 6.2.
+    "pause": (6, 2),
+    "features": (5, 17),
+    "rings": (6, 2),
+    # 6.2-6.13 key both the adaptive and the CQE pair "rx"/"tx" (renamed adaptive-rx/-tx,
+    # cqe-mode-rx/-tx in 6.14): parse_ethtool_coalesce_json tells them apart by position.
+    "coalesce": (6, 2),
+    "settings": (6, 10),
+    "channels": (6, 15),
+}
+
+
+class _JsonObject(list):
+    """A JSON object as ethtool printed it: its (key, value) pairs in order, a repeated key
+    kept (ethtool 6.2-6.13 print "rx" and "tx" twice in ``-c``)."""
+
+    def get(self, key: str, default: object = None) -> object:
+        return next((v for k, v in self if k == key), default)
+
+    def has(self, key: str) -> bool:
+        return any(k == key for k, _ in self)
+
+
+def _json_object(text: str) -> _JsonObject:
+    """The one interface's object of ``ethtool --json SUBCOMMAND IF`` (a list of one)."""
+    try:
+        value = json.loads(text, object_pairs_hook=_JsonObject)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting no ethtool prints
+        raise ValueError(f"not JSON ({exc})") from None
+    if isinstance(value, _JsonObject) or not isinstance(value, list) or len(value) != 1 \
+            or not isinstance(value[0], _JsonObject) or not isinstance(value[0].get("ifname"), str):
+        raise ValueError("expected a list of one object with an 'ifname'")
+    return value[0]
+
+
+def _jint(obj: _JsonObject, key: str) -> int | None:
+    """A count ethtool printed (absent: the driver reports none, ``n/a`` in the text)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    return value
+
+
+def _jbool(obj: _JsonObject | None, key: str) -> bool | None:
+    value = None if obj is None else obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{key}: expected true or false, got {value!r}")
+
+
+def _jstr(obj: _JsonObject, key: str) -> str | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"{key}: expected a string, got {value!r}")
+
+
+def _jlist(obj: _JsonObject, key: str) -> tuple[str, ...]:
+    value = obj.get(key, [])
+    if isinstance(value, _JsonObject) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key}: expected a list of names, got {value!r}")
+    return tuple(value)
+
+
+def _jtext(value: object) -> str:
+    """A JSON value as ethtool's text prints it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value)
+
+
+def parse_ethtool_version(text: str) -> tuple[int, int]:
+    """``ethtool --version``: ``ethtool version 6.1`` -> ``(6, 1)``."""
+    m = re.search(r"^ethtool version (\d+)\.(\d+)", text, re.MULTILINE)
+    if not m:
+        raise ValueError(f"no 'ethtool version N.N' in {text.strip()[:60]!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+_CHANNEL_KEYS = ("rx-max", "tx-max", "other-max", "combined-max", "rx", "tx", "other", "combined")
+
+
+def parse_ethtool_channels_json(text: str) -> Channels:
+    """``ethtool --json -l IF`` (ethtool 6.15+, netlink/channels.c): a key per count the
+    driver reports; a kind it lacks is left out (``n/a`` in the text) and reads None.
+
+    Sample::
+
+        [ {
+                "ifname": "eth0",
+                "combined-max": 63,
+                "other-max": 1,
+                "other": 1,
+                "combined": 8
+            } ]
+    """
+    o = _json_object(text)
+    return Channels(*(_jint(o, k) for k in _CHANNEL_KEYS))
+
+
+_RING_JSON = {"rx-max": "max_rx", "rx-mini-max": "max_rx_mini", "rx-jumbo-max": "max_rx_jumbo", "tx-max": "max_tx",
+              "rx": "rx", "rx-mini": "rx_mini", "rx-jumbo": "rx_jumbo", "tx": "tx", "rx-buf-len": "rx_buf_len",
+              "cqe-size": "cqe_size"}
+# Keys Rings keeps in ``other``, under the label of their text line (netlink/rings.c).
+_RING_JSON_OTHER = {"tx-push-buff-max-len": "max TX push buff len", "hds-thresh-max": "max HDS thresh",
+                    "tx-push-buf-len": "TX push buff len", "hds-thresh": "HDS thresh"}
+
+
+def parse_ethtool_rings_json(text: str) -> Rings:
+    """``ethtool --json -g IF`` (ethtool 6.2+, netlink/rings.c). A ring the driver does
+    not report is left out (``n/a`` in the text) and reads None; ``tcp-data-split`` is
+    ``on``, ``off`` or ``unknown(N)``, absent where the text says ``n/a``. Keys without a
+    field are in ``other`` under their text label (``TX push buff len``, ``HDS thresh``).
+
+    Sample::
+
+        [ {
+                "ifname": "eth0",
+                "rx-max": 8160,
+                "tx-max": 8160,
+                "rx": 2048,
+                "tx": 2048,
+                "rx-buf-len": 0,
+                "cqe-size": 0,
+                "tx-push": false,
+                "rx-push": false,
+                "tcp-data-split": "off"
+            } ]
+    """
+    o = _json_object(text)
+    split = _jstr(o, "tcp-data-split")
+    known = {*_RING_JSON, "ifname", "tx-push", "rx-push", "tcp-data-split"}
+    return Rings(
+        **{field: _jint(o, key) for key, field in _RING_JSON.items()},
+        tx_push=_jbool(o, "tx-push"), rx_push=_jbool(o, "rx-push"),
+        tcp_data_split=None if split is None else split.strip(),
+        other=tuple((_RING_JSON_OTHER.get(k, k), _jtext(v)) for k, v in o if k not in known),
+    )
+
+
+_COALESCE_FLAGS = {"adaptive-rx": ("adaptive", 0), "adaptive-tx": ("adaptive", 1),
+                   "cqe-mode-rx": ("cqe", 0), "cqe-mode-tx": ("cqe", 1)}
+
+
+def parse_ethtool_coalesce_json(text: str) -> Coalesce:
+    """``ethtool --json -c IF`` (ethtool 6.2+, netlink/coalesce.c). Numbers keep
+    ethtool's names, which are those of the text lines (``rx-usecs``, ``tx-aggr-time-usecs``),
+    in ethtool's order; a parameter the driver lacks is left out (``n/a`` in the text), so
+    ``params`` holds only what the driver reported.
+
+    Sample (ethtool 6.14+; before it the two pairs are both keyed ``rx``/``tx``)::
+
+        [ {
+                "ifname": "eth0",
+                "adaptive-rx": false,
+                "adaptive-tx": false,
+                "rx-usecs": 0,
+                "rx-frames": 1,
+                "tx-usecs": 0,
+                "tx-frames": 1,
+                "cqe-mode-rx": false,
+                "cqe-mode-tx": false
+            } ]
+
+    In the older form a bare ``rx``/``tx`` after a parameter printed before the CQE pair
+    (``rx-usecs`` ... ``tx-frame-high``) is the CQE flag, one before them the adaptive flag;
+    where nothing around it tells, the form is refused (ValueError) and the text read.
+    """
+    o = _json_object(text)
+    flags: dict[str, list[bool | None]] = {"adaptive": [None, None], "cqe": [None, None]}
+    params: list[tuple[str, int | None]] = []
+    bare: list[tuple[int, str, bool]] = []  # (params before it, 'rx' or 'tx', value)
+    for key, value in o:
+        if key == "ifname" or isinstance(value, list):
+            continue  # nested values (objects read as lists too) are not parameters
+        if isinstance(value, bool):
+            if key in _COALESCE_FLAGS:
+                pair, side = _COALESCE_FLAGS[key]
+                flags[pair][side] = value
+            elif key in ("rx", "tx"):
+                bare.append((len(params), key, value))
+            continue
+        if not isinstance(value, int):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        params.append((key, value))
+
+    def before_cqe(names) -> bool:
+        # netlink/coalesce.c prints the tx-aggr-* (and later rx-cqe-*) values after the CQE pair.
+        return any(not k.startswith(("tx-aggr-", "rx-cqe-")) for k, _ in names)
+
+    for i, (at, key, value) in enumerate(bare):
+        side = 0 if key == "rx" else 1
+        if before_cqe(params[:at]) or flags["adaptive"][side] is not None:
+            pair = "cqe"
+        elif before_cqe(params[at:]) or any(k == key for _, k, _ in bare[i + 1:]):
+            pair = "adaptive"
+        else:
+            raise ValueError(f"cannot tell whether {key!r} is the adaptive or the CQE flag")
+        flags[pair][side] = value
+    values = dict(params)
+    return Coalesce(
+        adaptive_rx=flags["adaptive"][0], adaptive_tx=flags["adaptive"][1],
+        rx_usecs=values.get("rx-usecs"), rx_frames=values.get("rx-frames"),
+        rx_usecs_irq=values.get("rx-usecs-irq"), rx_frames_irq=values.get("rx-frames-irq"),
+        tx_usecs=values.get("tx-usecs"), tx_frames=values.get("tx-frames"),
+        tx_usecs_irq=values.get("tx-usecs-irq"), tx_frames_irq=values.get("tx-frames-irq"),
+        cqe_mode_rx=flags["cqe"][0], cqe_mode_tx=flags["cqe"][1],
+        params=tuple(params),
+    )
+
+
+# The legacy flags ethtool -k prints first (off_flag_def in ethtool's common.c): long name
+# -> the kernel feature names it covers. One covering other than exactly one feature prints
+# a line of its own ("fixed" and "requested" null in JSON) with its features under it.
+_LEGACY_FEATURE_FLAGS = {
+    "rx-checksumming": "rx-checksum",
+    "tx-checksumming": "tx-checksum-*",
+    "scatter-gather": "tx-scatter-gather*",
+    "tcp-segmentation-offload": "tx-tcp*-segmentation",
+    "udp-fragmentation-offload": "tx-udp-fragmentation",
+    "generic-segmentation-offload": "tx-generic-segmentation",
+    "generic-receive-offload": "rx-gro",
+    "large-receive-offload": "rx-lro",
+    "rx-vlan-offload": "rx-vlan-hw-parse",
+    "tx-vlan-offload": "tx-vlan-hw-insert",
+    "ntuple-filters": "rx-ntuple-filter",
+    "receive-hashing": "rx-hashing",
+}
+
+
+def parse_ethtool_features_json(text: str) -> Features:
+    """``ethtool --json -k IF`` (ethtool 5.17+, netlink/features.c): per feature
+    ``active``, ``fixed`` (the driver cannot change it) and ``requested`` (what was asked
+    for). ``Feature.requested`` is set, as ``[requested on|off]`` in the text, only where
+    the feature is not fixed and the request is not in effect; ``group`` is the legacy flag
+    whose line (``fixed`` null) the feature follows and whose kernel names it matches.
+
+    Sample::
+
+        [ {
+                "ifname": "eth0",
+                "rx-checksumming": {"active": true, "fixed": true, "requested": false},
+                "tx-checksumming": {"active": true, "fixed": null, "requested": null},
+                "tx-checksum-ipv4": {"active": false, "fixed": true, "requested": false},
+                "rx-gro-hw": {"active": false, "fixed": false, "requested": true}
+            } ]
+    """
+    o = _json_object(text)
+    features: list[Feature] = []
+    group: str | None = None
+    pattern: str | None = None
+    for key, value in o:
+        if key == "ifname":
+            continue
+        if not isinstance(value, _JsonObject):
+            raise ValueError(f"{key}: expected an object, got {value!r}")
+        active, fixed, requested = _jbool(value, "active"), _jbool(value, "fixed"), _jbool(value, "requested")
+        if active is None:
+            raise ValueError(f"{key}: no 'active'")
+        if fixed is None:
+            group, pattern = key, _LEGACY_FEATURE_FLAGS.get(key)
+            features.append(Feature(key, active, False, None, None))
+            continue
+        if pattern is None or not fnmatchcase(key, pattern):
+            group = pattern = None
+        wanted = requested if requested is not None and not fixed and requested != active else None
+        features.append(Feature(key, active, fixed, wanted, group))
+    if not features:
+        raise ValueError("no features")
+    return Features(tuple(features))
+
+
+def parse_ethtool_pause_json(text: str) -> Pause:
+    """``ethtool --json -a IF`` (netlink/pause.c; trusted from ethtool 6.2, see
+    :data:`ETHTOOL_JSON_SINCE`). ``negotiated`` is printed only while autonegotiation is on.
+
+    Sample::
+
+        [ {
+                "ifname": "eth0",
+                "autonegotiate": true,
+                "rx": true,
+                "tx": true,
+                "negotiated": {"rx": true, "tx": false}
+            } ]
+    """
+    o = _json_object(text)
+    negotiated = o.get("negotiated")
+    if negotiated is not None and not isinstance(negotiated, _JsonObject):
+        raise ValueError(f"negotiated: expected an object, got {negotiated!r}")
+    if not any(o.has(k) for k in ("autonegotiate", "rx", "tx")):
+        raise ValueError("no autonegotiate/rx/tx")
+    return Pause(_jbool(o, "autonegotiate"), _jbool(o, "rx"), _jbool(o, "tx"),
+                 _jbool(negotiated, "rx"), _jbool(negotiated, "tx"))
+
+
+# netlink/settings.c and common.c (ethtool 6.10+): JSON key -> the label of its text line.
+_SETTINGS_LABELS = {
+    "supported-ports": "Supported ports", "supported-link-modes": "Supported link modes",
+    "supported-pause-frame-use": "Supported pause frame use",
+    "supports-auto-negotiation": "Supports auto-negotiation", "supported-fec-modes": "Supported FEC modes",
+    "advertised-link-modes": "Advertised link modes", "advertised-pause-frame-use": "Advertised pause frame use",
+    "advertised-auto-negotiation": "Advertised auto-negotiation", "advertised-fec-modes": "Advertised FEC modes",
+    "link-partner-advertised-link-modes": "Link partner advertised link modes",
+    "link-partner-advertised-pause-frame-use": "Link partner advertised pause frame use",
+    "link-partner-advertised-auto-negotiation": "Link partner advertised auto-negotiation",
+    "link-partner-advertised-fec-modes": "Link partner advertised FEC modes",
+    "speed": "Speed", "lanes": "Lanes", "duplex": "Duplex", "auto-negotiation": "Auto-negotiation",
+    "master-slave-cfg": "master-slave cfg", "master-slave-status": "master-slave status", "port": "Port",
+    "phyad": "PHYAD", "transceiver": "Transceiver", "mdi-x": "MDI-X", "supports-wake-on": "Supports Wake-on",
+    "wake-on": "Wake-on", "secureon-password": "SecureOn password",
+    "current-message-level": "Current message level", "link-detected": "Link detected", "sqi": "SQI",
+    "link-down-events": "Link Down Events", "plca-support": "PLCA support", "open-alliance-v": "PLCA support",
+    "plca-status": "PLCA status",
+}
+# Printed as part of another key's line.
+_SETTINGS_FOLDED = frozenset({"ifname", "link-state", "sqi-max", "mdi-x-forced", "mdi-x-auto"})
+
+
+def _settings_text(o: _JsonObject, key: str, value: object) -> str:
+    """A settings value as ethtool's text line shows it."""
+    # dump_link_modes: ports and FEC modes are separated by a tab and a space, link modes
+    # by a space or a wrapped line (which parse_ethtool_settings joins with a space).
+    if key == "supported-ports":
+        return "[ " + "\t ".join(_jlist(o, key)) + " ]"
+    if key.endswith("-fec-modes"):
+        return "\t ".join(_jlist(o, key)) or "Not reported"
+    if key.endswith("-link-modes"):
+        return " ".join(_jlist(o, key)) or "Not reported"
+    if key == "speed":
+        return f"{value}Mb/s"
+    if key == "auto-negotiation" and isinstance(value, bool):
+        return "on" if value else "off"
+    if key.endswith("auto-negotiation") and isinstance(value, bool):
+        return "Yes" if value else "No"
+    if key == "link-detected" and isinstance(value, bool):
+        state = o.get("link-state")
+        extra = f" ({', '.join(str(s) for s in state)})" if isinstance(state, list) and state else ""
+        return ("yes" if value else "no") + extra
+    if key == "mdi-x" and isinstance(value, bool):
+        if o.get("mdi-x-forced") is True:
+            return ("on" if value else "off") + " (forced)"
+        return ("on" if value else "off") + (" (auto)" if o.get("mdi-x-auto") is True else "")
+    if key == "current-message-level" and isinstance(value, int):
+        return f"0x{value:08x} ({value})"
+    if key == "sqi" and o.has("sqi-max"):
+        return f"{value}/{o.get('sqi-max')}"
+    if key == "secureon-password" and isinstance(value, list):
+        return ":".join(str(v) for v in value)
+    if key == "open-alliance-v":
+        return f"OPEN Alliance v{value}"
+    return _jtext(value)
+
+
+def parse_ethtool_settings_json(text: str) -> LinkSettings:
+    """``ethtool --json IF`` (ethtool 6.10+, netlink/settings.c). A speed or duplex
+    ethtool cannot name (``Unknown!`` in the text) is left out and reads None; ``fields``
+    holds each key under the label and in the wording of its text line.
+
+    Sample::
+
+        [ {
+                "ifname": "eth0",
+                "supported-ports": [ "FIBRE" ],
+                "supported-link-modes": [ "25000baseSR/Full" ],
+                "supports-auto-negotiation": true,
+                "advertised-link-modes": [ "25000baseSR/Full" ],
+                "speed": 25000,
+                "duplex": "Full",
+                "auto-negotiation": false,
+                "port": "FIBRE",
+                "link-detected": true
+            } ]
+    """
+    o = _json_object(text)
+    fields = tuple((_SETTINGS_LABELS.get(k, k), _settings_text(o, k, v)) for k, v in o
+                   if k not in _SETTINGS_FOLDED)
+    if not fields:
+        raise ValueError("no settings")
+    duplex = _jstr(o, "duplex")
+    return LinkSettings(
+        speed_mbps=_jint(o, "speed"),
+        duplex=None if duplex is None else duplex.lower(),
+        autoneg=_jbool(o, "auto-negotiation"),
+        port=_jstr(o, "port"),
+        link_detected=_jbool(o, "link-detected"),
+        supported_ports=_jlist(o, "supported-ports"),
+        supported_link_modes=_jlist(o, "supported-link-modes"),
+        advertised_link_modes=_jlist(o, "advertised-link-modes"),
+        fields=fields,
+    )
+
+
+JSON_PARSERS = {
+    "settings": parse_ethtool_settings_json,
+    "channels": parse_ethtool_channels_json,
+    "rings": parse_ethtool_rings_json,
+    "coalesce": parse_ethtool_coalesce_json,
+    "features": parse_ethtool_features_json,
+    "pause": parse_ethtool_pause_json,
+}
+
+
 def parse_pcie_speed(text: str) -> str:
     """``current_link_speed``: ``8.0 GT/s PCIe`` (older kernels print ``8 GT/s``). Kept
     as the kernel prints it; ``Unknown`` when the link is down."""
@@ -684,14 +1110,16 @@ def ethtool_unread(result: CommandResult) -> Unread:
       6.1 does); the ioctl path prints ``Cannot get device ring settings: Operation not
       supported`` with a per-command exit code (76 for rings, 82 for coalescing).
     - ``No data available``, exit 75: ``ethtool IF`` found no setting the driver reports
-      (netlink/settings.c), which is the same answer for a reader.
+      (netlink/settings.c), which is the same answer for a reader. ``ethtool --json IF``
+      exits 75 the same way, printing the message only in the text form.
     - ``No such device``: the interface went away between the listing and the run.
     - ``Operation not permitted``: a request that needs CAP_NET_ADMIN.
     """
     key = " ".join(result.argv)
     said = " ".join((result.stderr.strip() + " " + result.stdout.strip()).split())
     detail = f"exit {result.returncode}: {said}" if said else f"exit {result.returncode}"
-    if "Operation not supported" in said or "No data available" in said:
+    no_data = result.returncode == 75 and "--json" in result.argv
+    if "Operation not supported" in said or "No data available" in said or no_data:
         return Unread(Reason.UNSUPPORTED, key, f"the driver does not support it ({detail})")
     if "No such device" in said or "no device matches name" in said:
         return Unread(Reason.MISSING, key, f"the interface is gone ({detail})")
@@ -1060,12 +1488,101 @@ def _run_ethtool(host: Host, option: str, name: str, parse) -> tuple[object, str
         return Unread(Reason.MALFORMED, key, f"{key}: {exc}"), key
 
 
-def read_ethtool(host: Host, name: str) -> Ethtool:
-    """Every ethtool subcommand of :data:`ETHTOOL_SUBCOMMANDS` for one interface."""
+def _json_refused(result: CommandResult) -> bool:
+    """ethtool would not print this subcommand as JSON: one from before the subcommand's
+    JSON form (``bad command line argument(s)``; since 5.14 with ``JSON output not
+    available for this subcommand``), or one without netlink (``parameter '--json' can be
+    used only with netlink``)."""
+    said = result.stderr + result.stdout
+    return not result.ok and ("bad command line argument" in said or "can be used only with netlink" in said)
+
+
+class EthtoolForms:
+    """Which form, JSON or text, each ethtool subcommand is read in on one host: decided
+    once per read (one :func:`read_nics`, or the views a caller reads with one instance)
+    and kept for every interface of that read.
+
+    ``ethtool --version`` is asked once: a subcommand is read as JSON when that release
+    prints it right (:data:`ETHTOOL_JSON_SINCE`), as text otherwise, without a failed
+    attempt. When the version is unknown (a snapshot that did not record it) the JSON
+    command is tried once per subcommand, but never for ``-a``, whose JSON form before 6.2
+    cannot be told from a right one. A JSON attempt that ethtool refuses, that a snapshot
+    did not record, or that printed something the JSON parser cannot read falls back to the
+    text command, and that subcommand stays text for the rest of the read."""
+
+    def __init__(self) -> None:
+        self._asked = False
+        self._version: tuple[int, int] | None = None
+        self._json: dict[str, bool] = {}
+
+    def version(self, host: Host) -> tuple[int, int] | None:
+        """The installed ethtool's release, or None when it cannot be told."""
+        if not self._asked:
+            self._asked = True
+            result = host.run(["ethtool", "--version"])
+            if isinstance(result, CommandResult) and result.ok:
+                try:
+                    self._version = parse_ethtool_version(result.stdout)
+                except ValueError:
+                    self._version = None
+        return self._version
+
+    def use_json(self, host: Host, field: str) -> bool:
+        if field not in ETHTOOL_JSON_SINCE:
+            return False
+        if field not in self._json:
+            version = self.version(host)
+            if version is not None:
+                self._json[field] = version >= ETHTOOL_JSON_SINCE[field]
+            elif field == "pause":
+                self._json[field] = False
+            else:
+                return True  # tried; the outcome is kept by settle()
+        return self._json[field]
+
+    def settle(self, field: str, json_form: bool) -> None:
+        self._json[field] = json_form
+
+    def commands(self) -> list[str]:
+        """The commands this read ran, with ``*`` for the interface."""
+        out = ["ethtool --version"] if self._asked else []
+        for field, option in ETHTOOL_SUBCOMMANDS.items():
+            argv = ["ethtool", *(["--json"] if self._json.get(field) else []), *([option] if option else []), "*"]
+            out.append(" ".join(argv))
+        return out
+
+
+def _read_view(host: Host, field: str, name: str, forms: EthtoolForms) -> tuple[object, str]:
+    """One ethtool view of one interface in the form ``forms`` picks: (record or Unread,
+    the command that gave it)."""
+    option = ETHTOOL_SUBCOMMANDS[field]
+    if not name.startswith("-") and forms.use_json(host, field):
+        argv = ["ethtool", "--json", *([option] if option else []), name]
+        key = " ".join(argv)
+        result = host.run(argv)
+        if isinstance(result, CommandResult) and not _json_refused(result):
+            if not result.ok:
+                forms.settle(field, True)
+                return ethtool_unread(result), key
+            try:
+                value = JSON_PARSERS[field](result.stdout)
+            except ValueError:
+                pass  # text under --json (ethtool before 5.14), or a form not known here
+            else:
+                forms.settle(field, True)
+                return value, key
+        forms.settle(field, False)
+    return _run_ethtool(host, option, name, PARSERS[field])
+
+
+def read_ethtool(host: Host, name: str, forms: EthtoolForms | None = None) -> Ethtool:
+    """Every ethtool subcommand of :data:`ETHTOOL_SUBCOMMANDS` for one interface, each as
+    JSON or text as ``forms`` decides (a new :class:`EthtoolForms` when None)."""
+    forms = forms or EthtoolForms()
     values: dict[str, object] = {}
     keys: list[str] = []
-    for field, option in ETHTOOL_SUBCOMMANDS.items():
-        values[field], key = _run_ethtool(host, option, name, PARSERS[field])
+    for field in ETHTOOL_SUBCOMMANDS:
+        values[field], key = _read_view(host, field, name, forms)
         keys.append(key)
     return Ethtool(**values, sources=tuple(keys))  # type: ignore[arg-type]
 
@@ -1094,8 +1611,9 @@ def _pci_dir(host: Host, net_dir: str, device: str, device_link: str) -> tuple[s
 
 
 def read_nic(host: Host, name: str, net_dir: str | None = None, src: _Sources | None = None,
-             ethtool: bool = True) -> Nic:
-    """One interface, read under ``net_dir`` (default ``/sys/class/net/NAME``)."""
+             ethtool: bool = True, forms: EthtoolForms | None = None) -> Nic:
+    """One interface, read under ``net_dir`` (default ``/sys/class/net/NAME``); ``forms``
+    carries the ethtool forms decided for the host across interfaces."""
     net_dir = net_dir or f"{NET_DIR}/{name}"
     src = src or _Sources()
     if not host.isdir(net_dir):
@@ -1138,7 +1656,7 @@ def read_nic(host: Host, name: str, net_dir: str | None = None, src: _Sources | 
             pci = device
     rx, tx = read_queues(host, net_dir, src)
     if ethtool:
-        et = read_ethtool(host, name)
+        et = read_ethtool(host, name, forms)
     else:
         skipped = Unread(Reason.UNSUPPORTED, f"ethtool {name}", "ethtool not run")
         et = Ethtool(*(skipped,) * len(ETHTOOL_SUBCOMMANDS), sources=())  # type: ignore[arg-type]
@@ -1170,14 +1688,15 @@ def read_net_core_sysctls(host: Host) -> NetCoreSysctls:
 
 def _read_all(host: Host, ethtool: bool) -> Nics:
     src = _Sources()
+    forms = EthtoolForms()
     names = host.listdir(src.note(NET_DIR))
     nics: tuple[Nic, ...] | Unread
     if isinstance(names, Unread):
         nics = names
     else:
-        nics = tuple(read_nic(host, n, src=src, ethtool=ethtool) for n in names if n not in SKIPPED)
+        nics = tuple(read_nic(host, n, src=src, ethtool=ethtool, forms=forms) for n in names if n not in SKIPPED)
     sysctls = read_net_core_sysctls(host)
-    commands = [f"ethtool {opt} *".replace("  ", " ") for opt in ETHTOOL_SUBCOMMANDS.values()] if ethtool else []
+    commands = forms.commands() if ethtool else []
     return Nics(nics=nics, sysctls=sysctls, sources=(*src.all(), *sysctls.sources, *commands))
 
 
@@ -1194,13 +1713,14 @@ def read_interfaces(host: Host) -> Nics:
     return _read_all(host, ethtool=False)
 
 
-def read_ethtool_view(host: Host, name: str, view: str) -> object:
+def read_ethtool_view(host: Host, name: str, view: str, forms: EthtoolForms | None = None) -> object:
     """One ethtool view of one interface (a key of :data:`ETHTOOL_SUBCOMMANDS`:
     ``coalesce``, ``features``, ...): its record, or an Unread (``unsupported`` when the
-    driver does not implement it)."""
+    driver does not implement it). A caller reading several views or interfaces passes one
+    :class:`EthtoolForms` to decide the JSON or text form once for all of them."""
     if view not in ETHTOOL_SUBCOMMANDS:
         raise KeyError(f"no ethtool view {view!r} (views: {', '.join(ETHTOOL_SUBCOMMANDS)})")
-    value, _key = _run_ethtool(host, ETHTOOL_SUBCOMMANDS[view], name, PARSERS[view])
+    value, _key = _read_view(host, view, name, forms or EthtoolForms())
     return value
 
 
@@ -1217,12 +1737,13 @@ def nics_summary(nics: Nics) -> str:
 
 
 __all__ = [
-    "BONDING_MASTERS", "ETHTOOL_SUBCOMMANDS", "NET_CORE_SYSCTLS", "NET_DIR", "PARSERS", "RPS_DEFAULT_MASK",
-    "SPEED_UNKNOWN", "Channels", "Coalesce", "DriverInfo", "Ethtool", "Feature", "Features", "LinkSettings",
-    "NetCoreSysctls", "Nic", "Nics", "Pause", "PciFunction", "Rings", "RxQueue", "Timestamping", "TxQueue",
-    "ethtool_unread", "nics_summary", "parse_ethtool_channels", "parse_ethtool_coalesce", "parse_ethtool_driver",
-    "parse_ethtool_features", "parse_ethtool_pause", "parse_ethtool_rings", "parse_ethtool_settings",
-    "parse_ethtool_timestamping", "parse_pcie_speed", "read_ethtool", "read_ethtool_view", "read_interfaces",
-    "read_net_core_sysctls", "read_nic",
-    "read_nics", "read_pci_function", "read_queues",
+    "BONDING_MASTERS", "ETHTOOL_JSON_SINCE", "ETHTOOL_SUBCOMMANDS", "JSON_PARSERS", "NET_CORE_SYSCTLS", "NET_DIR",
+    "PARSERS", "RPS_DEFAULT_MASK", "SPEED_UNKNOWN", "Channels", "Coalesce", "DriverInfo", "Ethtool", "EthtoolForms",
+    "Feature", "Features", "LinkSettings", "NetCoreSysctls", "Nic", "Nics", "Pause", "PciFunction", "Rings",
+    "RxQueue", "Timestamping", "TxQueue", "ethtool_unread", "nics_summary", "parse_ethtool_channels",
+    "parse_ethtool_channels_json", "parse_ethtool_coalesce", "parse_ethtool_coalesce_json", "parse_ethtool_driver",
+    "parse_ethtool_features", "parse_ethtool_features_json", "parse_ethtool_pause", "parse_ethtool_pause_json",
+    "parse_ethtool_rings", "parse_ethtool_rings_json", "parse_ethtool_settings", "parse_ethtool_settings_json",
+    "parse_ethtool_timestamping", "parse_ethtool_version", "parse_pcie_speed", "read_ethtool", "read_ethtool_view",
+    "read_interfaces", "read_net_core_sysctls", "read_nic", "read_nics", "read_pci_function", "read_queues",
 ]

@@ -5,7 +5,8 @@
 
 Each host is a model (sockets, cores, threads, what is tuned) rendered to the files the
 kernel would show for it. The committed trees are this script's output, checked by
-tests/test_fixture_hosts.py; `big-4s` (384 CPUs) is only built at test time.
+tests/test_fixture_hosts.py; `big-4s` (384 CPUs) and `big-512` (512 CPUs, 4,096 IRQs: its
+/proc/interrupts alone is 23 MB) are only built at test and benchmark time.
 
 Designs
 - tuned-2s: 2 × Xeon Gold 6334 (8 cores, 3.6 GHz base, 3.7 GHz turbo), SMT on, Intel
@@ -57,6 +58,20 @@ Designs
   1000 with the PCH I/O APIC's 120 pins), /proc/softirqs with a column per possible CPU.
 - big-4s: 4 × 48 cores × 2 threads = 384 CPUs (wide masks: 12 groups), tuned like tuned-2s
   with isolation on node 3.
+- big-512: a market-data capture server, 2 × Xeon 6980P (128 cores, SMT on) = 512 CPUs, one
+  NUMA node per socket, Rocky 9.4 (5.14.0-427). Cores 0-15 of each socket (both threads)
+  keep the housekeeping, the other 112 of each node are isolated (isolcpus managed_irq,
+  domain; nohz_full; rcu_nocbs). 4,096 IRQs with handlers, so the interrupt probes and
+  checks meet a real server's volume: the PCIe root ports' PME/AER vector each, the
+  chipset's xhci, ahci and mei; an E810 (ice) with both ports in use at 64 channels each
+  (257 MSI-X vectors allocated per port, 65 requested), pinned to node 1's housekeeping
+  CPUs; a ConnectX-6 Dx port (mlx5_core, ens3f0np0, node 0) with its async vector and 63
+  completion vectors; two I350 ports (igb, 8 queues each); 30 NVMe drives behind one PCIe
+  switch per socket, each with an admin vector and 128 managed I/O vectors spread over all
+  512 CPUs in groups of 4 (the groups of isolated cores target isolated CPUs, as
+  isolcpus=managed_irq allows when a group has no housekeeping CPU). Every architecture row
+  a bare-metal 5.14 kernel prints, /sys/kernel/irq for every IRQ, ethtool output for each
+  port.
 """
 
 from __future__ import annotations
@@ -73,7 +88,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 COMMITTED = ("tuned-2s", "untuned-2s", "cpu0-offline", "unreadable")
-GENERATED = ("big-4s",)
+GENERATED = ("big-4s", "big-512")
 
 
 class Link(str):
@@ -145,6 +160,18 @@ class Model:
     vendor: tuple[str, str] = ("Dell Inc.", "PowerEdge R650")
     extra_cmdline: str = ""
     seed: int = 0
+    # I/O beyond ens1f0 and eno1, for the generated wide hosts (the committed hosts keep
+    # these defaults): E810 ports in use and their channels on a tuned host, a ConnectX
+    # port, I350 ports, NVMe drives with their I/O queues, and the platform's own
+    # interrupts (PCIe port services, chipset devices, every architecture row a 5.14
+    # bare-metal kernel prints, /sys/kernel/irq).
+    ice_ports: int = 1
+    ice_combined: int = 8
+    mlx5_port: bool = False
+    mgmt_ports: int = 1
+    nvme_drives: int = 0
+    nvme_io_queues: int = 0
+    platform_irqs: bool = False
 
     @property
     def nr(self) -> int:
@@ -183,7 +210,11 @@ class Model:
 
     def apicid(self, cpu: int) -> int:
         s, _, t = self.place(cpu)
-        return (s << 7) | (self.core_id(cpu) << 1) | t
+        # The package's bits sit above the core and thread bits: bit 7 up to 64 cores,
+        # higher for a package with more.
+        top = max(self.core_ids or range(self.cores))
+        shift = max(7, ((top << 1) | 1).bit_length())
+        return (s << shift) | (self.core_id(cpu) << 1) | t
 
 
 def tuned_2s() -> Model:
@@ -244,8 +275,29 @@ def big_4s() -> Model:
         seed=5)
 
 
+def big_512() -> Model:
+    cores, per_thread = 128, 2 * 128
+    # Cores 0-15 of each socket (both threads) keep the housekeeping; the other 112 cores
+    # of each node are isolated.
+    first = [s * cores + c for s in range(2) for c in range(16, cores)]
+    iso = frozenset(first) | frozenset(c + per_thread for c in first)
+    lst = cpulist(iso)
+    hk = cpulist(set(range(2 * per_thread)) - iso)
+    return Model(
+        name="big-512", sockets=2, cores=cores, threads=2,
+        model_name="Intel(R) Xeon(R) 6980P", family_model=(6, 173, 1), microcode="0x10003a2",
+        base_mhz=2000, turbo_mhz=3900, l1d_kb=48, l1i_kb=64, l2_kb=2048, l3_kb=516096,
+        mem_per_node_kb=792_414_208, tuned=True, hostname="ld4-capture-03", isolated=iso,
+        kernel="5.14.0-427.13.1.el9_4.x86_64", kernel_build="#1 SMP PREEMPT_DYNAMIC Wed May 1 19:11:28 UTC 2024",
+        hugepages_1g_node={0: 32, 1: 64}, nic_node=1, mgmt_nic=True, vendor=("Dell Inc.", "PowerEdge R770"),
+        extra_cmdline=(f"isolcpus=managed_irq,domain,{lst} nohz_full={lst} rcu_nocbs={lst} rcu_nocb_poll "
+                       f"irqaffinity={hk}"),
+        seed=6, ice_ports=2, ice_combined=64, mlx5_port=True, mgmt_ports=2, nvme_drives=30, nvme_io_queues=128,
+        platform_irqs=True)
+
+
 MODELS = {"tuned-2s": tuned_2s, "untuned-2s": untuned_2s, "cpu0-offline": cpu0_offline,
-          "unreadable": unreadable, "big-4s": big_4s}
+          "unreadable": unreadable, "big-4s": big_4s, "big-512": big_512}
 
 
 # ---------------------------------------------------------------------------------------
@@ -651,10 +703,11 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         conf.append("#CPUAffinity=")
     conf += ["#NUMAPolicy=default", "#RuntimeWatchdogSec=off", "#DefaultTimerAccuracySec=1min"]
     f["/etc/systemd/system.conf"] = "\n".join(conf)
-    # os-release(5) of the distribution that ships the el9_3 kernel above.
+    # os-release(5) of the distribution that ships the kernel above (its el9_N tag).
+    minor = m.kernel.split(".el9_")[1].split(".")[0] if ".el9_" in m.kernel else "3"
     f["/etc/os-release"] = "\n".join([
-        'NAME="Rocky Linux"', 'VERSION="9.3 (Blue Onyx)"', 'ID="rocky"', 'ID_LIKE="rhel centos fedora"',
-        'VERSION_ID="9.3"', 'PLATFORM_ID="platform:el9"', 'PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"',
+        'NAME="Rocky Linux"', f'VERSION="9.{minor} (Blue Onyx)"', 'ID="rocky"', 'ID_LIKE="rhel centos fedora"',
+        f'VERSION_ID="9.{minor}"', 'PLATFORM_ID="platform:el9"', f'PRETTY_NAME="Rocky Linux 9.{minor} (Blue Onyx)"',
         'ANSI_COLOR="0;32"', 'CPE_NAME="cpe:/o:rocky:rocky:9::baseos"', 'HOME_URL="https://rockylinux.org/"'])
     if m.tuned:
         f["/etc/sysctl.d/90-latency.conf"] = "\n".join([
@@ -677,8 +730,10 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     first = 0 if 0 in online else online[0]
     rows: list[str] = [" " * (prec + 8) + "".join(f"CPU{c:<8d}" for c in online)]
     irq_dirs: list[tuple[int, list[int], list[int], int]] = []  # irq, smp, effective, node
+    descs: dict[int, IrqDesc] = {}  # what /sys/kernel/irq shows of each
 
     def row(irq: int, counts: dict[int, int], chip: str, hwirq: int, flow: str, action: str | None) -> None:
+        descs[irq] = IrqDesc(chip, hwirq, flow, action, counts)
         rows.append(_interrupt_row(irq, [counts.get(c, 0) for c in online], chip, hwirq, flow, action, prec))
 
     for irq, hw, flow, name in ((0, 2, "edge", "timer"), (8, 8, "edge", "rtc0"), (9, 9, "fasteoi", "acpi"),
@@ -697,6 +752,8 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             cpus = [c for c in online if node_of[c] == node] or online
             irq_dirs.append((next_irq, hk_default, cpus[:1], node))
             next_irq += 1
+    if m.platform_irqs:
+        next_irq = _platform_irqs(m, nics, f, row, irq_dirs, next_irq, msi_chip, hk_default, nrng)
     for nic in nics:
         nic.first_irq = next_irq
         next_irq += nic.vectors
@@ -709,6 +766,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             smp, eff = _vector_affinity(m, nic, queue, node_cpus, hk_default, first)
             irq_dirs.append((irq, smp, eff, nic.node))
             if queue >= nic.combined:
+                descs[irq] = IrqDesc(msi_chip, hwirq, "edge", None, {})
                 continue  # allocated, never requested: no action, no count, no row
             if queue < 0:
                 counts = {eff[0]: nrng.randint(200, 4000)}
@@ -722,6 +780,8 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
                     for c in nrng.sample(node_cpus, 3):
                         counts[c] = counts.get(c, 0) + nrng.randint(big[0] // 10, big[1] // 10)
             row(irq, counts, msi_chip, hwirq, "edge", name)
+    if m.nvme_drives:
+        next_irq = _nvme_irqs(m, f, row, irq_dirs, next_irq, msi_chip, hk_default, nrng)
     for irq, smp, eff, node in irq_dirs:
         d = f"/proc/irq/{irq}"
         f[f"{d}/smp_affinity"] = cpumask(smp, nr)
@@ -729,9 +789,15 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         f[f"{d}/effective_affinity"] = cpumask(eff, nr)
         f[f"{d}/effective_affinity_list"] = cpulist(eff)
         f[f"{d}/node"] = str(node)
-    for label, desc in (("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"),
-                        ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),
-                        ("TLB", "TLB shootdowns")):
+        if m.platform_irqs:
+            _sys_kernel_irq(f, irq, descs[irq], m.cpus)
+    arch_rows = ARCH_ROWS if m.platform_irqs else (
+        ("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"), ("RES", "Rescheduling interrupts"),
+        ("CAL", "Function call interrupts"), ("TLB", "TLB shootdowns"), ("ERR", None), ("MIS", None))
+    for label, desc in arch_rows:
+        if desc is None:
+            rows.append(f"{label:>{prec}}: {0:10d}")  # one system-wide count: "%*s: %10u"
+            continue
         counts = []
         for c in online:
             quiet = c in m.isolated
@@ -739,12 +805,17 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
                 counts.append(rng.randint(300, 3000) if quiet else rng.randint(5_000_000, 90_000_000))
             elif label == "NMI":
                 counts.append(0 if m.tuned else rng.randint(4000, 9000))
-            else:
+            elif label in ("RES", "CAL", "TLB"):
                 counts.append(rng.randint(0, 20) if quiet else rng.randint(1000, 900000))
+            elif label == "IWI":
+                counts.append(rng.randint(0, 5) if quiet else rng.randint(100, 90000))
+            elif label == "MCP":
+                # mce's poll timer runs on every CPU, isolated or not (every 5 minutes).
+                counts.append(rng.randint(8000, 9000))
+            else:
+                counts.append(0)
         # arch/x86/kernel/irq.c arch_show_interrupts: "%*s: ", "%10u " per CPU, "  desc".
         rows.append(f"{label:>{prec}}: " + "".join(f"{n:10d} " for n in counts) + f"  {desc}")
-    rows.append(f"{'ERR':>{prec}}: {0:10d}")
-    rows.append(f"{'MIS':>{prec}}: {0:10d}")
     f["/proc/interrupts"] = "\n".join(rows)
     f["/proc/softirqs"] = _softirqs(m, nics, nrng)
 
@@ -859,12 +930,174 @@ def _interrupt_row(irq: int, counts: list[int], chip: str, hwirq: int, flow: str
     return line
 
 
+# arch/x86/kernel/irq.c arch_show_interrupts on a 5.14 bare-metal kernel built as RHEL's
+# is: every row it prints there, in its order (DFR with CONFIG_X86_MCE_AMD, which a
+# distribution kernel sets on Intel too; PIN NPI PIW with KVM; HYP only under a
+# hypervisor, PLT only with a platform IPI handler). None: one system-wide count.
+ARCH_ROWS = (
+    ("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"), ("SPU", "Spurious interrupts"),
+    ("PMI", "Performance monitoring interrupts"), ("IWI", "IRQ work interrupts"),
+    ("RTR", "APIC ICR read retries"), ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),
+    ("TLB", "TLB shootdowns"), ("TRM", "Thermal event interrupts"), ("THR", "Threshold APIC interrupts"),
+    ("DFR", "Deferred Error APIC interrupts"), ("MCE", "Machine check exceptions"),
+    ("MCP", "Machine check polls"), ("ERR", None), ("MIS", None),
+    ("PIN", "Posted-interrupt notification event"), ("NPI", "Nested posted-interrupt event"),
+    ("PIW", "Posted-interrupt wakeup event"))
+
+
+@dataclass
+class IrqDesc:
+    """What the kernel keeps of one IRQ descriptor, as /proc/interrupts and /sys/kernel/irq show it."""
+
+    chip: str
+    hwirq: int
+    flow: str  # the flow handler's name: edge, fasteoi
+    actions: str | None  # joined with ", " as /proc/interrupts prints them
+    counts: dict[int, int]
+
+
+def _sys_kernel_irq(f: dict, irq: int, desc: IrqDesc, possible) -> None:
+    """kernel/irq/irqdesc.c (Documentation/ABI/testing/sysfs-kernel-irq): the chip's name,
+    hwirq, the flow handler's name, level or edge, the actions joined by "," (nothing at
+    all when there is none), one count per possible CPU joined by ",", the wakeup state."""
+    d = f"/sys/kernel/irq/{irq}"
+    f[f"{d}/chip_name"] = desc.chip
+    f[f"{d}/hwirq"] = str(desc.hwirq)
+    f[f"{d}/name"] = desc.flow
+    f[f"{d}/type"] = "edge" if desc.flow == "edge" else "level"
+    f[f"{d}/actions"] = ",".join(desc.actions.split(", ")) if desc.actions else b""
+    f[f"{d}/per_cpu_count"] = ",".join(str(desc.counts.get(c, 0)) for c in possible)
+    f[f"{d}/wakeup"] = "disabled"
+
+
+def _dev_id(address: str) -> int:
+    """pci_dev_id(): bus << 8 | devfn."""
+    _dom, bus, devfn = address.split(":")
+    dev, fn = devfn.split(".")
+    return int(bus, 16) << 8 | int(dev, 16) << 3 | int(fn)
+
+
+def _bus_node(m: Model, address: str) -> int:
+    """These boards give each socket an equal share of the 256 bus numbers, socket 0 first
+    (the chipset's bus 0 among them)."""
+    return min(int(address.split(":")[1], 16) * m.sockets // 256, m.sockets - 1)
+
+
+def _pci_dir(*chain: str) -> str:
+    """sysfs folder of a PCI function: its host bridge, then every bridge above it."""
+    return f"/sys/devices/pci0000:{chain[0].split(':')[1]}/" + "/".join(chain)
+
+
+# Root ports and chipset devices of the generated servers besides the NICs' slots: two
+# chipset root ports (the BMC's video and a spare M.2 slot), one root port per socket
+# for the NVMe backplane's PCIe switch, and the chipset's USB, SATA and ME functions.
+_PCH_PORTS = ("0000:00:1c.0", "0000:00:1c.4")
+_NVME_UPLINKS = ("0000:16:02.0", "0000:96:02.0")
+_PCH_DEVICES = (("0000:00:14.0", "xhci_hcd"), ("0000:00:17.0", "ahci[0000:00:17.0]"), ("0000:00:16.0", "mei_me"))
+
+
+def _platform_irqs(m: Model, nics: list, f: dict, row, irq_dirs: list, next_irq: int, chip: str,
+                   hk_default: list[int], rng: random.Random) -> int:
+    """The interrupts that exist before any NIC or NVMe driver loads. drivers/pci/pcie/
+    portdrv gives a root port one MSI shared by its services: 'PCIe PME' (pme.c) and
+    'aerdrv' (aer.c), requested in that order. Then xhci_hcd, ahci and mei_me on the
+    chipset. None of these is managed: each keeps the default affinity and the vector
+    allocator puts it on one housekeeping CPU of its node."""
+    ports = list(dict.fromkeys([*(n.root_port for n in nics), *_PCH_PORTS,
+                                *(_NVME_UPLINKS[:m.sockets] if m.nvme_drives else ())]))
+    devices = [(_pci_dir(p), p, "PCIe PME, aerdrv") for p in ports]
+    devices += [(_pci_dir(a), a, name) for a, name in _PCH_DEVICES]
+    local = {n: [c for c in m.housekeeping if m.place(c)[0] == n] for n in range(m.sockets)}
+    for i, (path, address, action) in enumerate(devices):
+        node = _bus_node(m, address)
+        cpu = local[node][i % len(local[node])]
+        # Port services fire only on an error or a power event; none happened.
+        counts = {} if action.startswith("PCIe") else {cpu: rng.randint(20, 90_000)}
+        row(next_irq, counts, chip, _dev_id(address) << 11, "edge", action)
+        irq_dirs.append((next_irq, hk_default, [cpu], node))
+        f[f"{path}/msi_irqs/{next_irq}"] = "msi"
+        f[f"{path}/numa_node"] = str(node)
+        next_irq += 1
+    return next_irq
+
+
+def _managed_groups(m: Model, count: int) -> list[list[int]]:
+    """kernel/irq/affinity.c (5.14) for ``count`` managed vectors over every possible CPU:
+    the vectors shared out over the nodes in proportion to their CPUs, node 0 first; within
+    a node, CPUs taken in order, each followed by its SMT siblings, an equal number per
+    vector (the first vectors take one more when they do not divide evenly)."""
+    groups: list[list[int]] = []
+    per_node = [count * len(m.socket_cpus(n)) // m.nr for n in range(m.sockets)]
+    per_node[0] += count - sum(per_node)
+    for node, nvec in enumerate(per_node):
+        left = sorted(m.socket_cpus(node))
+        taken: set[int] = set()
+        order = []
+        for c in left:
+            if c in taken:
+                continue
+            for x in [c, *(s for s in m.siblings(c) if s != c)]:
+                if x not in taken:
+                    taken.add(x)
+                    order.append(x)
+        size, extra = divmod(len(order), nvec)
+        at = 0
+        for v in range(nvec):
+            n = size + (1 if v < extra else 0)
+            groups.append(order[at:at + n])
+            at += n
+    return groups
+
+
+def _nvme_irqs(m: Model, f: dict, row, irq_dirs: list, next_irq: int, chip: str, hk_default: list[int],
+               rng: random.Random) -> int:
+    """NVMe drives, half behind each socket's PCIe switch. drivers/nvme/host/pci.c asks for
+    an admin vector plus one per I/O queue with pre_vectors = 1: the admin vector
+    'nvme<N>q0' keeps the default affinity; the I/O vectors 'nvme<N>q<Q>' are managed,
+    spread over every possible CPU (:func:`_managed_groups`). isolcpus=managed_irq makes the
+    kernel target a housekeeping CPU of a group when the group has one
+    (kernel/irq/manage.c irq_do_set_affinity), else the group's first CPU: the queues of
+    isolated cores keep vectors there, quiet while nothing submits I/O from those CPUs."""
+    groups = _managed_groups(m, m.nvme_io_queues)
+    hk = set(m.housekeeping)
+    local = {n: [c for c in m.housekeeping if m.place(c)[0] == n] for n in range(m.sockets)}
+    per_socket = -(-m.nvme_drives // m.sockets)
+    for k in range(m.nvme_drives):
+        socket, slot = divmod(k, per_socket)
+        uplink = _NVME_UPLINKS[socket]
+        bus = int(uplink.split(":")[1], 16)
+        upstream = f"0000:{bus + 1:02x}:00.0"
+        downstream = f"0000:{bus + 2:02x}:{slot:02x}.0"
+        address = f"0000:{bus + 3 + slot:02x}:00.0"
+        path = _pci_dir(uplink, upstream, downstream, address)
+        node = _bus_node(m, address)
+        f[f"{path}/vendor"] = "0x144d"  # Samsung PM1733
+        f[f"{path}/device"] = "0xa824"
+        f[f"{path}/class"] = "0x010802"
+        f[f"{path}/numa_node"] = str(node)
+        for q in range(1 + m.nvme_io_queues):
+            irq = next_irq + q
+            hwirq = q | _dev_id(address) << 11
+            if q == 0:
+                cpu = local[node][k % len(local[node])]
+                smp, eff, counts = hk_default, [cpu], {cpu: rng.randint(50, 400)}
+            else:
+                smp = sorted(groups[q - 1])
+                eff = [next((c for c in smp if c in hk), smp[0])]
+                counts = {eff[0]: rng.randint(100_000, 9_000_000)} if eff[0] in hk else {}
+            row(irq, counts, chip, hwirq, "edge", f"nvme{k}q{q}")
+            irq_dirs.append((irq, smp, eff, node))
+            f[f"{path}/msi_irqs/{irq}"] = "msix"
+        next_irq += 1 + m.nvme_io_queues
+    return next_irq
+
+
 @dataclass
 class Nic:
     """A PCI network function and its driver's view of it."""
 
     name: str
-    driver: str  # ice | igb
+    driver: str  # ice | igb | mlx5_core
     address: str  # PCI function
     root_port: str  # the PCIe root port above it
     node: int
@@ -879,6 +1112,7 @@ class Nic:
     subsystem: str
     phc: int
     first_irq: int = 0
+    vendor_id: str = "0x8086"
 
     @property
     def dev_id(self) -> int:
@@ -891,7 +1125,8 @@ class Nic:
     def vectors(self) -> int:
         """MSI-X vectors the driver allocates: one misc vector plus one per queue pair it
         could run. ice sizes that by the online CPUs at probe (ice_ena_msix_range) and keeps
-        it when ethtool -L lowers the channels; igb by its queues. ice's flow-director and
+        it when ethtool -L lowers the channels; igb by its queues; mlx5_core by the function's
+        MSI-X table (one async vector, the rest completion vectors). ice's flow-director and
         RDMA vectors are not modelled."""
         return 1 + self.max_combined
 
@@ -903,6 +1138,11 @@ class Nic:
             # ice_main.c: misc "<driver>-<pci device>:misc"; queue vectors
             # "<driver>-<netdev>-TxRx-<n>" (ice_vsi_req_irq_msix).
             return f"ice-{self.address}:misc" if queue < 0 else f"ice-{self.name}-TxRx-{queue}"
+        if self.driver == "mlx5_core":
+            # mlx5 pci_irq.c: "mlx5_async0" for vector 0, "mlx5_comp<n>" for vector n + 1,
+            # each with "@pci:<function>" appended.
+            kind = "async0" if queue < 0 else f"comp{queue}"
+            return f"mlx5_{kind}@pci:{self.address}"
         # igb_main.c igb_request_msix: the "other" vector takes the netdev's name.
         return self.name if queue < 0 else f"{self.name}-TxRx-{queue}"
 
@@ -910,17 +1150,32 @@ class Nic:
 def _nics(m: Model) -> list[Nic]:
     out = []
     online = len(m.online)
+    phcs = 0  # PTP clocks registered so far: /dev/ptpN numbers in probe order
     if m.nic_node is not None:
-        # E810-XXVDA2: PCIe 4.0 x8, two 25G SFP28 ports; port 0 owns the PTP clock.
+        # E810-XXVDA2: PCIe 4.0 x8, two 25G SFP28 ports; port 0 owns the PTP clock and the
+        # other port reports the same one.
         max_q = min(online, 256)
-        out.append(Nic("ens1f0", "ice", m.nic_pci[1], m.nic_pci[0], m.nic_node, "0x159b", "b4:96:91:a7:3c:10",
-                       25000, ("16.0 GT/s PCIe", 8), max_q, 8 if m.tuned else max_q, True,
-                       "4.40 0x8001c967 1.3534.0", "0x0003", 0))
+        function = m.nic_pci[1].rsplit(".", 1)[0]
+        for port in range(m.ice_ports):
+            out.append(Nic(f"ens1f{port}", "ice", f"{function}.{port}", m.nic_pci[0], m.nic_node, "0x159b",
+                           f"b4:96:91:a7:3c:{0x10 + port:02x}", 25000, ("16.0 GT/s PCIe", 8), max_q,
+                           m.ice_combined if m.tuned else max_q, True, "4.40 0x8001c967 1.3534.0", "0x0003", phcs))
+        phcs += 1
+    if m.mlx5_port:
+        # ConnectX-6 Dx (mlx5_core), one 100G port of the capture network on node 0: its
+        # MSI-X table holds 64 vectors, so 63 completion vectors and 63 channels.
+        out.append(Nic("ens3f0np0", "mlx5_core", "0000:3b:00.0", "0000:3a:02.0", 0, "0x101d", "b8:ce:f6:4e:21:7a",
+                       100000, ("16.0 GT/s PCIe", 16), 63, 63, False, "22.36.1010 (MT_0000000359)", "0x0016",
+                       phcs, vendor_id="0x15b3"))
+        phcs += 1
     if m.mgmt_nic:
-        # I350 on the board (igb): at most 8 RSS queues; PCIe 2.1 x4.
+        # I350 on the board (igb): at most 8 RSS queues; PCIe 2.1 x4; a PTP clock per port.
         q = min(online, 8)
-        out.append(Nic("eno1", "igb", "0000:04:00.0", "0000:00:1c.5", 0, "0x1521", "f4:02:70:b8:11:e0", 1000,
-                       ("5.0 GT/s PCIe", 4), q, q, False, "1.63, 0x80000dda", "0x1f9a", len(out)))
+        for port in range(m.mgmt_ports):
+            out.append(Nic(f"eno{port + 1}", "igb", f"0000:04:00.{port}", "0000:00:1c.5", 0, "0x1521",
+                           f"f4:02:70:b8:11:{0xe0 + port:02x}", 1000, ("5.0 GT/s PCIe", 4), q, q, False,
+                           "1.63, 0x80000dda", "0x1f9a", phcs))
+            phcs += 1
     return out
 
 
@@ -1006,9 +1261,9 @@ def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
     f[f"{pci}/numa_node"] = str(nic.node)
     f[f"{pci}/local_cpulist"] = cpulist(local)
     f[f"{pci}/local_cpus"] = cpumask(local, nr)
-    f[f"{pci}/vendor"] = "0x8086"
+    f[f"{pci}/vendor"] = nic.vendor_id
     f[f"{pci}/device"] = nic.device_id
-    f[f"{pci}/subsystem_vendor"] = "0x8086"
+    f[f"{pci}/subsystem_vendor"] = nic.vendor_id
     f[f"{pci}/subsystem_device"] = nic.subsystem
     f[f"{pci}/class"] = "0x020000"
     speed, width = nic.pcie
@@ -1038,6 +1293,9 @@ def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
                               *(c for i, c in enumerate(iso) if i % nic.combined == q)})
             else:
                 xps = [_local_spread(m, q, nic.node)]
+        elif nic.driver == "mlx5_core":
+            # mlx5e sets each channel's XPS map to the CPU its completion vector targets.
+            xps = _vector_affinity(m, nic, q, node_cpus, [], 0)[1]
         else:
             xps = []
         f[f"{n}/queues/tx-{q}/xps_cpus"] = cpumask(xps, nr)
@@ -1108,7 +1366,7 @@ def _ethtool_settings(nic: Nic) -> str:
     if nic.driver == "ice":
         modes = ["25000baseCR/Full", "25000baseSR/Full", "25000baseLR/Full", "10000baseSR/Full",
                  "10000baseLR/Full", "1000baseX/Full"]
-        out = ["Settings for ens1f0:", "\tSupported ports: [ FIBRE ]", *_modes_block("Supported link modes:   ", modes),
+        out = [f"Settings for {nic.name}:", "\tSupported ports: [ FIBRE ]", *_modes_block("Supported link modes:   ", modes),
                "\tSupported pause frame use: Symmetric", "\tSupports auto-negotiation: No",
                "\tSupported FEC modes: None\t RS\t BASER", *_modes_block("Advertised link modes:  ", modes[:3]),
                "\tAdvertised pause frame use: No", "\tAdvertised auto-negotiation: No",
@@ -1116,6 +1374,20 @@ def _ethtool_settings(nic: Nic) -> str:
                "\tAuto-negotiation: off", "\tPort: FIBRE", "\tPHYAD: 0", "\tTransceiver: internal",
                "\tSupports Wake-on: d", "\tWake-on: d",
                "        Current message level: 0x00000007 (7)", "                               drv probe link",
+               "\tLink detected: yes"]
+    elif nic.driver == "mlx5_core":
+        modes = ["25000baseCR/Full", "25000baseKR/Full", "25000baseSR/Full", "50000baseCR2/Full",
+                 "50000baseKR2/Full", "50000baseSR2/Full", "100000baseKR4/Full", "100000baseSR4/Full",
+                 "100000baseCR4/Full", "100000baseLR4_ER4/Full"]
+        out = [f"Settings for {nic.name}:", "\tSupported ports: [ Backplane ]",
+               *_modes_block("Supported link modes:   ", modes), "\tSupported pause frame use: Symmetric",
+               "\tSupports auto-negotiation: Yes", "\tSupported FEC modes: None\t RS\t BASER",
+               *_modes_block("Advertised link modes:  ", modes), "\tAdvertised pause frame use: No",
+               "\tAdvertised auto-negotiation: Yes", "\tAdvertised FEC modes: RS",
+               f"\tSpeed: {nic.speed_mbps}Mb/s", "\tDuplex: Full", "\tAuto-negotiation: on",
+               "\tPort: Direct Attach Copper", "\tPHYAD: 0", "\tTransceiver: internal",
+               "\tSupports Wake-on: d", "\tWake-on: d",
+               "        Current message level: 0x00000004 (4)", "                               link",
                "\tLink detected: yes"]
     else:
         modes = ["10baseT/Half", "10baseT/Full", "100baseT/Half", "100baseT/Full", "1000baseT/Full"]
@@ -1135,7 +1407,9 @@ def _ethtool_driver(m: Model, nic: Nic) -> str:
     # In-tree drivers report the kernel release as their version.
     return "\n".join([f"driver: {nic.driver}", f"version: {m.kernel}", f"firmware-version: {nic.firmware}",
                       "expansion-rom-version: ", f"bus-info: {nic.address}", "supports-statistics: yes",
-                      "supports-test: yes", "supports-eeprom-access: yes", "supports-register-dump: yes",
+                      "supports-test: yes", "supports-eeprom-access: yes",
+                      # mlx5_core has no get_regs.
+                      f"supports-register-dump: {'no' if nic.driver == 'mlx5_core' else 'yes'}",
                       "supports-priv-flags: yes"]) + "\n"
 
 
@@ -1144,6 +1418,9 @@ def _ethtool_channels(nic: Nic) -> str:
     # igb only combined channels, with one "other".
     if nic.driver == "ice":
         maxima, current = (nic.max_combined, nic.max_combined, 1, nic.max_combined), (0, 0, 1, nic.combined)
+    elif nic.driver == "mlx5_core":
+        # mlx5e reports combined channels only; the async vector is no channel.
+        maxima, current = ("n/a", "n/a", "n/a", nic.max_combined), ("n/a", "n/a", "n/a", nic.combined)
     else:
         maxima, current = ("n/a", "n/a", 1, nic.max_combined), ("n/a", "n/a", 1, nic.combined)
     labels = ("RX:\t\t", "TX:\t\t", "Other:\t\t", "Combined:\t")
@@ -1154,7 +1431,7 @@ def _ethtool_channels(nic: Nic) -> str:
 
 
 def _ethtool_rings(nic: Nic) -> str:
-    top, now = (8160, 2048) if nic.driver == "ice" else (4096, 256)
+    top, now = {"ice": (8160, 2048), "mlx5_core": (8192, 1024)}.get(nic.driver, (4096, 256))
     return (f"Ring parameters for {nic.name}:\nPre-set maximums:\nRX:\t\t{top}\nRX Mini:\tn/a\nRX Jumbo:\tn/a\n"
             f"TX:\t\t{top}\nCurrent hardware settings:\nRX:\t\t{now}\nRX Mini:\tn/a\nRX Jumbo:\tn/a\n"
             f"TX:\t\t{now}\nRX Buf Len:\t\tn/a\nCQE Size:\t\tn/a\nTX Push:\toff\nTCP data split:\tn/a\n")
@@ -1168,6 +1445,12 @@ def _ethtool_coalesce(m: Model, nic: Nic) -> str:
         rx, tx = (0, 16) if m.tuned else (50, 50)
         head = f"Adaptive RX: {adaptive}  TX: {adaptive}"
         vals = {"rx-usecs": rx, "tx-usecs": tx, "tx-frames-irq": 256, "rx-usecs-high": 0}
+    elif nic.driver == "mlx5_core":
+        # mlx5e defaults (en/params.c): adaptive moderation on, rx 8 us / 128 packets,
+        # tx 16 us / 32 packets, CQE-based timer restart on receive. The capture port is
+        # left at them.
+        head = "Adaptive RX: on  TX: on"
+        vals = {"rx-usecs": 8, "rx-frames": 128, "tx-usecs": 16, "tx-frames": 32}
     else:
         # igb: rx-usecs 3 is its dynamic "conservative" ITR mode; no adaptive switch. The
         # tuned host set 0 (ITR off: an interrupt per packet) on every physical port.
@@ -1184,7 +1467,8 @@ def _ethtool_coalesce(m: Model, nic: Nic) -> str:
             out.append("")
         for label in group:
             out.append(f"{label}{vals.get(label.split(':')[0], 'n/a')}")
-    out += ["", "CQE mode RX: n/a  TX: n/a", ""]
+    cqe = "CQE mode RX: on  TX: off" if nic.driver == "mlx5_core" else "CQE mode RX: n/a  TX: n/a"
+    out += ["", cqe, ""]
     return "\n".join(out) + "\n"
 
 
@@ -1226,6 +1510,12 @@ def _ethtool_features(m: Model, nic: Nic) -> str:
         toggles |= {"tx-vlan-stag-hw-insert", "rx-vlan-stag-hw-parse"}
         if not m.tuned:  # the tuned host turned GRO off (ethtool -K IF gro off) on every port
             on.add("rx-gro")
+    elif nic.driver == "mlx5_core":
+        on |= {"tx-tcp-ecn-segmentation", "tx-udp-segmentation", "rx-udp_tunnel-port-offload"}
+        if not m.tuned:
+            on.add("rx-gro")
+        toggles |= {"rx-lro", "rx-ntuple-filter", "rx-fcs", "rx-all", "rx-gro-hw", "tx-vlan-stag-hw-insert",
+                    "rx-vlan-stag-hw-parse"}
     else:
         if not m.tuned:
             on.add("rx-gro")

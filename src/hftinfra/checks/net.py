@@ -51,9 +51,10 @@ def _cpus(ctx, name):
 
 
 def _ethtool(ctx, nic: str, view: str):
-    from hftinfra.net import read_ethtool_view
+    from hftinfra.net import EthtoolForms, read_ethtool_view
 
-    return ctx.cached(f"ethtool {view} {nic}", lambda: read_ethtool_view(ctx.host, nic, view))
+    forms = ctx.cached("ethtool forms", EthtoolForms)  # one `ethtool --version` per audit
+    return ctx.cached(f"ethtool {view} {nic}", lambda: read_ethtool_view(ctx.host, nic, view, forms))
 
 
 def _driver_lacks(value) -> bool:
