@@ -71,9 +71,6 @@ def test_parse_sees_512_cpus_4096_irqs_and_every_architecture_row(big_dir, table
     assert softirqs.cpus == tuple(range(512)) and len(softirqs.rows) == 10
 
 
-@pytest.mark.xfail(strict=True, reason="hftinfra.host.MAX_READ_BYTES (8 MiB) cuts the 23 MB /proc/interrupts "
-                                       "of this host short: the probe sees the first ~1,480 rows and no "
-                                       "architecture row")
 def test_the_interrupts_probe_reads_the_whole_file(big_dir):
     counts = read_interrupts(open_host(big_dir))
     assert not isinstance(counts.interrupts, Unread)

@@ -423,3 +423,17 @@ def test_live_read_error_is_a_reason_not_text():
     # as an unprivileged user is covered by the CLI test that runs as nobody.
     got = open_host(None).read("/proc/self/mem")
     assert isinstance(got, Unread) and got.reason is Reason.UNSUPPORTED
+
+
+def test_a_file_past_the_read_limit_is_refused_whole_never_cut(tmp_path, monkeypatch):
+    from hftinfra import host as hostmod
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "interrupts").write_bytes(b"x" * 3000)
+    monkeypatch.setattr(hostmod, "MAX_READ_BYTES", 1000)
+    live = hostmod.LiveHost(str(tmp_path))
+    got = live.read("/proc/interrupts")
+    assert isinstance(got, hostmod.Unread) and got.reason is hostmod.Reason.UNSUPPORTED
+    assert "larger than" in got.detail
+    monkeypatch.setattr(hostmod, "MAX_READ_BYTES", 3000)
+    assert live.read("/proc/interrupts") == "x" * 3000

@@ -145,13 +145,18 @@ class Interrupts:
     source: str = INTERRUPTS
 
     def row(self, key: int | str) -> InterruptRow:
-        for r in self.rows:
-            if r.key == key:
-                return r
-        raise KeyError(f"no row {key!r} in {self.source}")
+        found = self.get(key)
+        if found is None:
+            raise KeyError(f"no row {key!r} in {self.source}")
+        return found
 
     def get(self, key: int | str) -> InterruptRow | None:
-        return next((r for r in self.rows if r.key == key), None)
+        index = self.__dict__.get("_index")
+        if index is None:
+            # Built on first use: 4,096 lookups on a 4,096-row table stay linear, not quadratic.
+            index = {r.key: r for r in self.rows}
+            object.__setattr__(self, "_index", index)
+        return index.get(key)
 
     @property
     def numbered(self) -> tuple[InterruptRow, ...]:
@@ -384,27 +389,34 @@ def parse_interrupts(text: str) -> Interrupts:
         if key in seen:
             raise ValueError(f"{INTERRUPTS}: row {name} appears twice")
         seen.add(key)
-        tokens = list(_TOKEN.finditer(rest))
+        counts, tail = _counts_and_tail(rest, len(cpus))
         if isinstance(key, str):
-            rows.append(_named_row(key, rest, tokens, cpus))
+            rows.append(_named_row(key, counts, tail, cpus))
         else:
-            rows.append(_numbered_row(key, rest, tokens, cpus))
+            rows.append(_numbered_row(key, counts, tail, cpus))
     return Interrupts(cpus, tuple(rows))
 
 
-def _leading_counts(tokens: list[re.Match], limit: int) -> list[int]:
+def _counts_and_tail(rest: str, ncpus: int) -> tuple[list[int], str]:
+    """The leading decimal counts of a row (at most one per header CPU) and what follows."""
+    parts = rest.split(None, ncpus)
+    head = parts[:ncpus]
+    joined = "".join(head)
+    if len(head) == ncpus and joined.isascii() and joined.isdigit():
+        # The common row: a count for every CPU (seq_printf "%10u" each, kernel/irq/proc.c).
+        return list(map(int, head)), (parts[ncpus] if len(parts) > ncpus else "")
     counts: list[int] = []
-    for t in tokens[:limit]:
-        if not _DIGITS.fullmatch(t.group()):
+    end = 0
+    for t in _TOKEN.finditer(rest):
+        if len(counts) == ncpus or not _DIGITS.fullmatch(t.group()):
             break
         counts.append(int(t.group()))
-    return counts
+        end = t.end()
+    return counts, rest[end:] if counts else rest
 
 
-def _named_row(key: str, rest: str, tokens: list[re.Match], cpus: tuple[int, ...]) -> InterruptRow:
-    counts = _leading_counts(tokens, len(cpus))
-    after = rest[tokens[len(counts) - 1].end():] if counts else rest
-    description = after.strip() or None
+def _named_row(key: str, counts: list[int], tail: str, cpus: tuple[int, ...]) -> InterruptRow:
+    description = tail.strip() or None
     single = len(counts) == 1 and description is None and (key in TOTAL_ROWS or len(cpus) > 1)
     if single:
         return InterruptRow(key, {}, counts[0], per_cpu=False)
@@ -412,11 +424,9 @@ def _named_row(key: str, rest: str, tokens: list[re.Match], cpus: tuple[int, ...
     return InterruptRow(key, by_cpu, sum(counts), description=description)
 
 
-def _numbered_row(key: int, rest: str, tokens: list[re.Match], cpus: tuple[int, ...]) -> InterruptRow:
-    counts = _leading_counts(tokens, len(cpus))
+def _numbered_row(key: int, counts: list[int], tail: str, cpus: tuple[int, ...]) -> InterruptRow:
     if not counts:
         raise ValueError(f"{INTERRUPTS}: IRQ {key} has no counts")
-    tail = rest[tokens[len(counts) - 1].end():]
     chip = hwirq = trigger = flow = None
     actions: tuple[str, ...] = ()
     if tail.strip():
@@ -548,7 +558,7 @@ def parse_msi_irqs(names: Iterable[str]) -> frozenset[int]:
 @probe("irq.interrupts")
 def read_interrupts(host: Host) -> IrqCounts:
     """/proc/interrupts and /proc/softirqs, parsed; a damaged file is ``malformed``."""
-    return IrqCounts(interrupts=host.read_value(INTERRUPTS, parse_interrupts),
+    return IrqCounts(interrupts=host.read_shared(INTERRUPTS, parse_interrupts),
                      softirqs=host.read_value(SOFTIRQS, parse_softirqs))
 
 
@@ -626,7 +636,7 @@ def read_affinity(host: Host) -> IrqAffinities:
     listed = host.listdir(PROC_IRQ)
     if isinstance(listed, Unread):
         return IrqAffinities(listed, default, unresolved, sources)
-    table = host.read_value(INTERRUPTS, parse_interrupts)
+    table = host.read_shared(INTERRUPTS, parse_interrupts)
     sys_listed = host.listdir(SYS_IRQ)
     if isinstance(sys_listed, Unread) and sys_listed.reason is Reason.MISSING:
         sys_listed = Unread(Reason.MISSING, SYS_IRQ, "no /sys/kernel/irq (kernels before 4.9, or without "
