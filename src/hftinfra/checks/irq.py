@@ -188,7 +188,8 @@ def _affinity_fix(ctx, e, obs):
     hk = _cpus(ctx, "housekeeping_cpus")
     cpulist = format_cpulist(hk) if hk else "<HOUSEKEEPING_CPULIST>"
     lines = ["# pin every device IRQ to the housekeeping CPUs (core-api/irq/irq-affinity; as root).",
-             "# A kernel-managed IRQ refuses the write (EIO): boot with isolcpus=managed_irq,... instead.",
+             "# A kernel-managed IRQ refuses the write (EPERM on recent kernels, EIO on older ones): boot with",
+             "# isolcpus=managed_irq,... instead.",
              "# Not persistent, and irqbalance would undo it: stop or ban it first (irq.irqbalance).",
              f"for d in /proc/irq/[0-9]*; do echo {cpulist} > \"$d/smp_affinity_list\" 2>/dev/null; done"]
     if isinstance(obs, Obs):
