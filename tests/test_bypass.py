@@ -15,6 +15,7 @@ from conftest import HOSTS, write_tree
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hftinfra.audit import run_audit
 from hftinfra.bypass import (
     CHECKED_TREES,
     NOIOMMU_PARAM,
@@ -28,6 +29,7 @@ from hftinfra.bypass import (
     zero_copy_verdict,
 )
 from hftinfra.host import Reason, Unread, open_host
+from hftinfra.kernel import read_kernel_config
 from hftinfra.probes import all_probes
 from hftinfra.records import to_jsonable
 
@@ -333,28 +335,74 @@ def test_probe_is_registered():
 
 
 def test_tuned_fixture():
-    r = read_bypass_readiness(open_host(HOSTS / "tuned-2s"))
+    host = open_host(HOSTS / "tuned-2s")
+    r = read_bypass_readiness(host)
     assert r.kernel == "5.14.0-362.24.1.el9_3.x86_64"
     pools = {n.node: n.pool(1048576) for n in r.hugepages.nodes}
     assert (pools[1].total, pools[1].free, pools[0].total) == (16, 16, 0)
     assert (r.busy_read_us, r.busy_poll_us) == (50, 50)
+    assert (r.xdp_sockets, r.busy_poll_built) == (True, True)
+    assert r.config_source == "/boot/config-5.14.0-362.24.1.el9_3.x86_64"
+    # VT-d on, intel_iommu=on iommu=pt: four units, a group per PCI function, identity domains
+    io = r.iommu
+    assert io.enabled is True and io.units == ("dmar0", "dmar1", "dmar2", "dmar3")
+    assert (io.configured.intel_iommu, io.configured.iommu, io.configured.passthrough) == (("on",), ("pt",), True)
+    assert io.configured.disabled_by is None
+    assert [(g.group, g.devices, g.type, g.name) for g in io.groups] == [
+        (0, ("0000:00:1c.5",), "identity", None), (1, ("0000:04:00.0",), "identity", None),
+        (2, ("0000:b0:02.0",), "identity", None), (3, ("0000:b1:00.0",), "identity", None),
+        (4, ("0000:b1:00.1",), "identity", None)]  # listed whole: no group has a name file
     ens = r.device("ens1f0")
     assert (ens.address, ens.driver, ens.ethtool_driver, ens.numa_node) == ("0000:b1:00.0", "ice", "ice", 1)
+    assert (ens.iommu_group, ens.iommu_group_type, ens.group_devices, ens.vfio_bound) == (
+        3, "identity", ("0000:b1:00.0",), False)
     # RHEL 9's 5.14 is older than the trees the table was checked in: unknown, not 'no'.
     assert isinstance(ens.af_xdp_zero_copy, Unread) and "older" in ens.af_xdp_zero_copy.detail
     eno = r.device("eno1")
     assert eno.driver == "igb" and eno.af_xdp_zero_copy is False  # igb's zero-copy is 6.14
-    # This snapshot recorded no IOMMU state: unknown, with why.
-    assert isinstance(r.iommu.enabled, Unread) and "not recorded" in r.iommu.enabled.detail
-    assert isinstance(ens.iommu_group, Unread)
-    assert r.iommu.configured.disabled_by is None and r.iommu.configured.passthrough is None
+    assert (eno.iommu_group, eno.group_devices) == (1, ("0000:04:00.0",))
+    # The E810's second port, bound to vfio-pci for DPDK: its group's node in /dev/vfio.
+    v = r.vfio
+    assert (v.pci_driver, v.bound, v.dev_entries, v.noiommu_mode) == (True, ("0000:b1:00.1",), ("4", "vfio"), False)
+    dpdk = r.device("0000:b1:00.1")
+    assert (dpdk.interface, dpdk.driver, dpdk.numa_node, dpdk.iommu_group, dpdk.iommu_group_type) == (
+        None, "vfio-pci", 1, 4, "identity")
+    assert dpdk.vfio_bound is True and dpdk.af_xdp_zero_copy is False
+    assert [d.interface for d in r.devices] == ["eno1", "ens1f0", None]
 
 
-def test_untuned_fixture_has_vt_d_units():
-    r = read_bypass_readiness(open_host(HOSTS / "untuned-2s"))
-    assert r.iommu.enabled is True and r.iommu.units == ("dmar0", "dmar1", "dmar2", "dmar3")
+def test_a_vfio_port_is_no_trading_nic_and_takes_no_interrupt():
+    host = open_host(HOSTS / "tuned-2s")
+    assert "ens1f1" not in host.listdir("/sys/class/net")
+    # vfio-pci has not enabled MSI-X (no process set its interrupts), and the function has no netdev
+    for sub in ("msi_irqs", "net"):
+        assert host.listdir(f"/sys/bus/pci/drivers/vfio-pci/0000:b1:00.1/{sub}").reason is Reason.MISSING
+    interrupts = host.read("/proc/interrupts")
+    assert "0000:b1:00.1" not in interrupts and "ens1f1" not in interrupts and "vfio" not in interrupts
+    report = run_audit(str(HOSTS / "tuned-2s"), "hft-isolated")
+    assert report.variables["trading_nics"].value == frozenset({"eno1", "ens1f0"})
+
+
+def test_untuned_fixture_has_vt_d_but_no_dma_remapping():
+    host = open_host(HOSTS / "untuned-2s")
+    r = read_bypass_readiness(host)
     assert (r.busy_read_us, r.busy_poll_us) == (0, 0)
     assert r.hugepages.nodes[1].pool(1048576).total == 0
+    # Nothing on the command line turns on the Intel IOMMU, which RHEL 9 builds off by default.
+    cfg = r.iommu.configured
+    assert (cfg.intel_iommu, cfg.iommu, cfg.passthrough, cfg.disabled_by) == (None, None, None, None)
+    config = read_kernel_config(host)
+    assert config.options["CONFIG_INTEL_IOMMU"] == "y" and config.options["CONFIG_INTEL_IOMMU_DEFAULT_ON"] == "n"
+    # No unit registered: the capture listed /sys/class/iommu and found it empty. git keeps no
+    # empty folder, so the tree has none; the listing in meta.json makes it an empty folder.
+    assert "/sys/class/iommu" in host.meta["listed"] and host.isdir("/sys/class/iommu")
+    assert (r.iommu.enabled, r.iommu.units, r.iommu.groups) == (False, (), ())
+    assert "unless booted with intel_iommu=on" in r.iommu.why
+    # VT-d itself is on in the BIOS: interrupt remapping, a fault interrupt per unit.
+    assert "DMAR-MSI" in host.read("/proc/interrupts") and " IR-PCI-MSI " in host.read("/proc/interrupts")
+    # vfio was never loaded: nothing of it in the tree, unknown rather than 'no'.
+    assert isinstance(r.vfio.pci_driver, Unread) and isinstance(r.vfio.dev_entries, Unread)
+    assert all(isinstance(d.iommu_group, Unread) for d in r.devices)
 
 
 # ---- the live host, against its own sysfs ---------------------------------------------------
@@ -435,3 +483,5 @@ def test_fix_plan_without_nics(host_of):
 def test_fix_plan_prefers_the_nic_on_the_hugepage_node():
     plan = fix_plan(read_bypass_readiness(open_host(HOSTS / "tuned-2s")))
     assert plan.startswith("# Prepare ens1f0")
+    # IOMMU on and pages on node 1 already; ens1f0 is alone in its group
+    assert "grubby" not in plan and "nr_hugepages" not in plan and "also holds" not in plan

@@ -128,6 +128,38 @@ def test_interrupt_and_nic_files_agree(name):
             assert f"ethtool {option} {iface}".replace("  ", " ") in commands
 
 
+@pytest.mark.parametrize("name", build.COMMITTED)
+def test_every_link_resolves_inside_the_tree(name):
+    root = (HOSTS / name).resolve()
+    links = [Path(d, n) for d, dirs, files in os.walk(root) for n in dirs + files if os.path.islink(os.path.join(d, n))]
+    assert links
+    for link in links:
+        target = link.resolve()
+        assert target.is_relative_to(root) and target.exists(), f"{link.relative_to(root)} -> {os.readlink(link)}"
+
+
+@pytest.mark.parametrize("name", build.COMMITTED)
+def test_pci_functions_and_their_driver_and_group_link_both_ways(name):
+    """drivers/base/dd.c: a bound device's 'driver' link and the driver folder's link named
+    after the device; drivers/iommu/iommu.c: 'iommu_group' and the group's devices/ entry."""
+    root = (HOSTS / name).resolve()
+    functions = sorted(p.parent for p in (root / "sys/devices").rglob("driver") if p.is_symlink())
+    if name in ("tuned-2s", "untuned-2s"):
+        assert [p.name for p in functions] == ["0000:04:00.0", "0000:b1:00.0"] + (
+            ["0000:b1:00.1"] if name == "tuned-2s" else [])
+    for pci in functions:
+        driver = (pci / "driver").resolve()
+        assert driver.parent == root / "sys/bus/pci/drivers"
+        assert (driver / pci.name).resolve() == pci
+        assert (root / "sys/bus/pci/devices" / pci.name).resolve() == pci
+        group = pci / "iommu_group"
+        assert group.is_symlink() == (name == "tuned-2s")  # the one host whose kernel remaps DMA
+        if group.is_symlink():
+            assert (group.resolve() / "devices" / pci.name).resolve() == pci
+            # drivers/iommu/iommu-sysfs.c: the unit lists the device, the device links the unit
+            assert ((pci / "iommu").resolve() / "devices" / pci.name).resolve() == pci
+
+
 def test_big_host_nic_queues_sit_on_node3(tmp_path):
     from hftinfra.host import open_host
     from hftinfra.irq import read_affinity

@@ -437,3 +437,19 @@ def test_a_file_past_the_read_limit_is_refused_whole_never_cut(tmp_path, monkeyp
     assert "larger than" in got.detail
     monkeypatch.setattr(hostmod, "MAX_READ_BYTES", 3000)
     assert live.read("/proc/interrupts") == "x" * 3000
+
+
+def test_a_listed_folder_that_git_dropped_reads_as_empty(tmp_path):
+    import json
+
+    from hftinfra.host import open_host
+
+    root = tmp_path / "snap"
+    (root / "hftinfra").mkdir(parents=True)
+    (root / "proc").mkdir()
+    (root / "proc" / "cpuinfo").write_text("processor\t: 0\n")
+    (root / "hftinfra" / "meta.json").write_text(json.dumps({"listed": ["/sys/kernel/iommu_groups"]}))
+    host = open_host(str(root))
+    assert host.listdir("/sys/kernel/iommu_groups") == [] and host.isdir("/sys/kernel/iommu_groups")
+    # Not listed at capture: absent stays absent, never "empty".
+    assert host.listdir("/sys/class/iommu").reason.value == "missing"

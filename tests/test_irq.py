@@ -429,17 +429,21 @@ def test_tuned_2s():
     counts = read_interrupts(host)
     t = counts.interrupts
     assert t.cpus == tuple(range(32))
-    # legacy IRQs, ens1f0's misc vector and 8 queue vectors (ice), eno1's misc and 8 (igb)
-    assert [r.key for r in t.numbered] == [0, 8, 9, 16, *range(120, 129), *range(153, 162)]
+    # legacy IRQs, a fault interrupt per VT-d unit, ens1f0's misc vector and 8 queue vectors
+    # (ice), eno1's misc and 8 (igb)
+    assert [r.key for r in t.numbered] == [0, 8, 9, 16, *range(120, 133), *range(157, 166)]
     assert [r.key for r in t.named] == ["NMI", "LOC", "RES", "CAL", "TLB", "ERR", "MIS"]
     assert t.row(0).counts[0] == 35 and t.row(0).cpus_hit == {0} and t.row(0).actions == ("timer",)
-    assert (t.row(0).chip, t.row(0).hwirq, t.row(0).flow) == ("IO-APIC", "2", "edge")  # VT-d off: no remapping
-    nic = t.row(121)
-    # the global PCI-MSI domain of a 5.14 kernel: hwirq = entry | pci_dev_id << 11
-    assert (nic.chip, nic.hwirq, nic.flow, nic.actions) == ("PCI-MSI", str(1 | 0xb100 << 11), "edge",
+    # VT-d on: interrupt remapping, and a DMAR-MSI fault interrupt per unit, hwirq its number
+    assert (t.row(0).chip, t.row(0).hwirq, t.row(0).flow) == ("IR-IO-APIC", "2", "edge")
+    assert [(t.row(i).chip, t.row(i).hwirq, t.row(i).actions, t.row(i).total) for i in range(120, 124)] == [
+        ("DMAR-MSI", str(u), (f"dmar{u}",), 0) for u in range(4)]
+    nic = t.row(125)
+    # the PCI-MSI domain of a 5.14 kernel, behind the remapping unit: hwirq = entry | pci_dev_id << 11
+    assert (nic.chip, nic.hwirq, nic.flow, nic.actions) == ("IR-PCI-MSI", str(1 | 0xb100 << 11), "edge",
                                                             ("ice-ens1f0-TxRx-0",))
     assert nic.cpus_hit == {8}
-    assert t.row(120).actions == ("ice-0000:b1:00.0:misc",) and t.row(120).queues == ()
+    assert t.row(124).actions == ("ice-0000:b1:00.0:misc",) and t.row(124).queues == ()
     assert [r.queues for r in t.numbered if r.queues and r.queues[0].device == "ens1f0"] == [
         (("ens1f0", "combined", q),) for q in range(8)]
     # the isolated CPUs take few local timer interrupts (nohz_full)
@@ -452,17 +456,21 @@ def test_tuned_2s():
 
     aff = read_affinity(host)
     assert aff.default_smp_affinity == TUNED_HK
-    assert [a.irq for a in aff.irqs] == [0, 8, 9, 16, *range(120, 162)]
-    assert [(a.irq, a.smp_affinity, a.effective_affinity, a.node) for a in aff.irqs if 120 <= a.irq <= 124] == [
-        (120, {24}, {24}, 1), (121, {8}, {8}, 1), (122, {24}, {24}, 1), (123, {8}, {8}, 1), (124, {24}, {24}, 1)]
+    assert [a.irq for a in aff.irqs] == [0, 8, 9, 16, *range(120, 166)]
+    # the fault interrupts on the first CPU of their unit's node, housekeeping both
+    assert [(a.irq, a.effective_affinity, a.node) for a in aff.irqs if 120 <= a.irq <= 123] == [
+        (120, {0}, 0), (121, {0}, 0), (122, {8}, 1), (123, {8}, 1)]
+    assert [(a.irq, a.smp_affinity, a.effective_affinity, a.node) for a in aff.irqs if 124 <= a.irq <= 128] == [
+        (124, {24}, {24}, 1), (125, {8}, {8}, 1), (126, {24}, {24}, 1), (127, {8}, {8}, 1), (128, {24}, {24}, 1)]
     assert aff.irq(16).smp_affinity == TUNED_HK and aff.irq(16).effective_affinity == {0}
-    assert aff.irq(121).actions == ("ice-ens1f0-TxRx-0",) and aff.irq(121).queues == (("ens1f0", "combined", 0),)
+    assert aff.irq(125).actions == ("ice-ens1f0-TxRx-0",) and aff.irq(125).queues == (("ens1f0", "combined", 0),)
     # the owner comes from the device's msi_irqs: every allocated vector, requested or not
-    assert aff.irq(121).interfaces == ("ens1f0",) and aff.irq(129).interfaces == ("ens1f0",)
-    assert aff.irq(129).actions == () and aff.irq(129).effective_affinity == {0}
+    assert aff.irq(125).interfaces == ("ens1f0",) and aff.irq(133).interfaces == ("ens1f0",)
+    assert aff.irq(133).actions == () and aff.irq(133).effective_affinity == {0}
+    assert aff.irq(120).interfaces == ()  # a VT-d unit is no PCI function of a NIC
     assert aff.unresolved_interfaces == {}
-    assert [a.irq for a in aff.of_interface("ens1f0")] == list(range(120, 153))
-    assert [a.irq for a in aff.of_interface("eno1")] == list(range(153, 162))
+    assert [a.irq for a in aff.of_interface("ens1f0")] == list(range(124, 157))
+    assert [a.irq for a in aff.of_interface("eno1")] == list(range(157, 166))
     # the fixture keeps no /sys/kernel/irq and no debugfs: unknown, not absent
     for a in aff.irqs:
         assert a.chip_name.reason is Reason.MISSING and "4.9" in a.chip_name.detail

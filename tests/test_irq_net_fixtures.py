@@ -48,19 +48,19 @@ def test_tuned_trading_nic_chain():
     assert (pci.current_link_speed, pci.current_link_width) == (pci.max_link_speed, pci.max_link_width) == (
         "16.0 GT/s PCIe", 8)
     # one misc vector plus one per queue pair ice sized at probe (32 CPUs), all MSI-X
-    assert pci.msi_irqs == tuple(range(120, 153)) and pci.msi_modes == frozenset({"msix"})
+    assert pci.msi_irqs == tuple(range(124, 157)) and pci.msi_modes == frozenset({"msix"})
 
     queues = queue_irqs(aff, "ens1f0")
-    assert [(a.irq, a.queues[0].number) for a in queues] == [(121 + q, q) for q in range(8)]
+    assert [(a.irq, a.queues[0].number) for a in queues] == [(125 + q, q) for q in range(8)]
     assert [a.effective_affinity for a in queues] == [{8}, {24}] * 4
     assert all(a.smp_affinity == a.effective_affinity for a in queues)  # pinned by hand, one CPU each
     for a in queues:
         assert a.effective_affinity <= HOUSEKEEPING & NODE1 and a.node == 1 and a.interfaces == ("ens1f0",)
-    misc = aff.irq(120)
+    misc = aff.irq(124)
     assert misc.actions == ("ice-0000:b1:00.0:misc",) and misc.effective_affinity == {24} and misc.queues == ()
     # vectors ice allocated for the 24 channels ethtool -L took away: no action, parked on CPU 0
     idle = [a for a in aff.of_interface("ens1f0") if not a.actions]
-    assert [a.irq for a in idle] == list(range(129, 153))
+    assert [a.irq for a in idle] == list(range(133, 157))
     assert all(a.smp_affinity == HOUSEKEEPING and a.effective_affinity == {0} for a in idle)
 
     t = read_interrupts(host).interrupts
@@ -119,7 +119,7 @@ def test_tuned_management_nic_stays_on_node0_housekeeping():
     eno = read_nics(host).nic("eno1")
     assert (eno.driver, eno.pci_address, eno.numa_node, eno.speed_mbps) == ("igb", PCI_IGB, 0, 1000)
     assert (eno.pci.current_link_speed, eno.pci.current_link_width) == ("5.0 GT/s PCIe", 4)
-    assert eno.pci.msi_irqs == tuple(range(153, 162)) and eno.pci.local_cpus == NODE0
+    assert eno.pci.msi_irqs == tuple(range(157, 166)) and eno.pci.local_cpus == NODE0
     et = eno.ethtool
     assert et.channels == Channels(None, None, 1, 8, None, None, 1, 8)
     assert (et.coalesce.adaptive_rx, et.coalesce.rx_usecs) == (None, 0)  # ITR off, as on every tuned port
@@ -129,7 +129,7 @@ def test_tuned_management_nic_stays_on_node0_housekeeping():
     assert et.settings.supported_link_modes == ("10baseT/Half", "10baseT/Full", "100baseT/Half", "100baseT/Full",
                                                 "1000baseT/Full")
     aff = read_affinity(host)
-    assert aff.irq(153).actions == ("eno1",) and aff.irq(154).queues == (("eno1", "combined", 0),)
+    assert aff.irq(157).actions == ("eno1",) and aff.irq(158).queues == (("eno1", "combined", 0),)
     # left at irqaffinity=: the whole housekeeping set allowed, node 0's CPUs in effect
     for a in aff.of_interface("eno1"):
         assert a.smp_affinity == HOUSEKEEPING and a.effective_affinity <= NODE0 & HOUSEKEEPING and a.node == 0

@@ -86,10 +86,10 @@ def test_a_snapshot_draws_counts_since_boot_never_rates():
     assert {c for c, r in zip(data["cpus"], data["roles"], strict=True) if r == "isolated"} == TUNED_ISOLATED
     counts = fixture_counts("tuned-2s")
     rows = {r["source"]: r for r in data["rows"]}
-    for source in ("121", "128", "LOC", "TLB"):
+    for source in ("125", "132", "LOC", "TLB"):
         for cpu, value in zip(data["cpus"], rows[source]["values"], strict=True):
             assert value == counts[(source, cpu)], (source, cpu)
-    assert rows["121"]["label"] == "121: ice-ens1f0-TxRx-0"
+    assert rows["125"]["label"] == "125: ice-ens1f0-TxRx-0"
     # The tuned host keeps every device IRQ off its isolated CPUs since boot.
     assert all(not r["on_isolated"] for r in data["rows"] if r["kind"] == "irq")
     fig = interrupt_heatmap(rates, read_interrupts(snap), topo, iso)
@@ -224,9 +224,9 @@ def test_sankey_on_the_tuned_host_is_all_housekeeping_and_node_local():
     assert data["on_isolated"] == data["cross_node"] == data["unknown"] == 0
     labels = [n["label"] for n in data["nodes"]]
     by_label = {n["label"]: i for i, n in enumerate(data["nodes"])}
-    assert "ens1f0 combined-0" in labels and "IRQ 121" in labels and "CPU 8" in labels and "node 1" in labels
+    assert "ens1f0 combined-0" in labels and "IRQ 125" in labels and "CPU 8" in labels and "node 1" in labels
     edges = {(labels[lk["source"]], labels[lk["target"]]) for lk in data["links"]}
-    assert ("ens1f0 combined-0", "IRQ 121") in edges and ("IRQ 121", "CPU 8") in edges
+    assert ("ens1f0 combined-0", "IRQ 125") in edges and ("IRQ 125", "CPU 8") in edges
     assert ("CPU 8", "node 1") in edges and ("CPU 0", "node 0") in edges
     assert {lk["kind"] for lk in data["links"]} == {"housekeeping"}
     assert {data["nodes"][by_label[c]]["column"] for c in ("CPU 8", "CPU 24")} == {2}
@@ -306,8 +306,8 @@ def test_queue_map_on_the_tuned_host_reads_like_sysfs():
         assert ("isolated" in cell) == bool(xps & TUNED_ISOLATED)
         assert row[("ens1f0", str(n))][3] == "(none)"  # RPS off
     irq_dir = HOSTS / "tuned-2s" / "proc" / "irq"
-    cpu = (irq_dir / "121" / "effective_affinity_list").read_text().strip()
-    assert row[("ens1f0", "0")][2] == f"121 → CPU {cpu}"
+    cpu = (irq_dir / "125" / "effective_affinity_list").read_text().strip()
+    assert row[("ens1f0", "0")][2] == f"125 → CPU {cpu}"
     table = queue_map_table(nics, chain)
     assert table.header == QUEUE_MAP_HEADER and "rps_sock_flow_entries = 0" in table.note
     assert "isolated CPUs 9-15,25-31" in table.note

@@ -44,6 +44,17 @@ MOVING = {
     # /proc/interrupts and /proc/softirqs counts grow with every interrupt taken.
     "InterruptRow": {"counts", "total"},
     "SoftirqRow": {"counts", "total"},
+    # the kernel's clock state: its time fields move, and the servo's estimates with them.
+    "Timex": {"time_sec", "time_frac", "offset", "freq", "maxerror_us", "esterror_us", "jitter", "ppsfreq",
+              "stabil", "jitcnt", "calcnt", "errcnt", "stbcnt"},
+    # a running chronyd's and ptp4l's measurements change from one query to the next.
+    "ChronyTracking": {"ref_time_s", "system_time_offset_s", "last_offset_s", "rms_offset_s", "frequency_ppm",
+                       "residual_frequency_ppm", "skew_ppm", "root_delay_s", "root_dispersion_s",
+                       "update_interval_s"},
+    "ChronySourceStats": {"samples", "runs", "span_s", "frequency_ppm", "freq_skew_ppm", "offset_s", "std_dev_s"},
+    "ChronySource": {"reach", "last_rx_s", "adjusted_offset_s", "measured_offset_s", "error_s"},
+    "PmcAnswer": {"fields"},
+    "Linuxptp": {"log"},
 }
 
 
@@ -615,3 +626,22 @@ def test_folders_listed_at_capture_keep_every_sub_folder(tmp_path, kind):
     copy = open_host(snapshot.write(snapshot.capture(snap, {"t.cpus": probe_cpus}).captured,
                                     target(tmp_path, kind, "copy")))
     assert copy.keeps_all_folders("/sys/devices/system/cpu") and not copy.keeps_all_folders("/proc/sys/kernel")
+
+
+def test_device_nodes_of_a_listed_folder_keep_their_names(tmp_path):
+    import os
+
+    from hftinfra.host import LiveHost, open_host
+    from hftinfra.snapshot import capture, write
+
+    root = tmp_path / "root"
+    (root / "dev" / "vfio").mkdir(parents=True)
+    os.mkfifo(root / "dev" / "vfio" / "12")  # stands in for a character device: neither file nor folder
+    (root / "proc").mkdir()
+    (root / "proc" / "cpuinfo").write_text("processor\t: 0\n")
+    result = capture(LiveHost(str(root)), probes={"dev": lambda h: h.listdir("/dev/vfio")}, counter_window_s=0)
+    assert result.captured.files.get("dev/vfio/12") == b""
+    snap = open_host(str(write(result.captured, tmp_path / "snap")))
+    assert snap.listdir("/dev/vfio") == ["12"]
+    again = capture(snap, probes={"dev": lambda h: h.listdir("/dev/vfio")})
+    assert "dev/vfio/12" in again.captured.files

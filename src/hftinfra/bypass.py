@@ -596,6 +596,13 @@ def _iommu_state(host: Host, units: tuple[str, ...] | Unread, configured: IommuB
         if isinstance(config, KernelConfig) and not any(config.enabled(o) for o in IOMMU_DRIVER_OPTIONS):
             return False, ("no IOMMU unit registered: this kernel has no IOMMU driver "
                            "(CONFIG_INTEL_IOMMU, CONFIG_AMD_IOMMU, CONFIG_ARM_SMMU*, CONFIG_VIRTIO_IOMMU not set)")
+        asked_on = not isinstance(configured, Unread) and str(configured.intel_iommu or "").startswith("on")
+        if isinstance(config, KernelConfig) and config.enabled("CONFIG_INTEL_IOMMU") \
+                and not config.enabled("CONFIG_INTEL_IOMMU_DEFAULT_ON") and not asked_on:
+            # drivers/iommu/intel/iommu.c: dmar_disabled starts as !CONFIG_INTEL_IOMMU_DEFAULT_ON.
+            return False, ("no IOMMU unit registered: this kernel leaves the Intel IOMMU off unless booted with "
+                           "intel_iommu=on (CONFIG_INTEL_IOMMU_DEFAULT_ON not set); on AMD, none in the "
+                           "firmware's tables (AMD-Vi off in the BIOS)")
         return False, ("no IOMMU unit registered: none in the firmware's tables (VT-d or AMD-Vi off in the BIOS, "
                        "or a virtual machine without a virtual IOMMU)")
     if units.reason is Reason.MISSING and isinstance(config, KernelConfig) \

@@ -105,6 +105,25 @@ def command_key(argv: Iterable[str]) -> str:
     return " ".join(argv)
 
 
+# A read that is neither a file nor a command (a system call such as adjtimex(2)) is kept in
+# commands.json under "hftinfra:NAME", a key no command line can have (no program is named so).
+CALL_PREFIX = "hftinfra:"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What a named read-only system call gave: its return value and the bytes it filled in
+    (in the layout the caller defines; a snapshot stores them as hex)."""
+
+    name: str
+    returncode: int
+    data: bytes
+
+
+def call_key(name: str) -> str:
+    return CALL_PREFIX + name
+
+
 def _unread_for_oserror(exc: OSError, path: str) -> Unread:
     reason = _reason_for_oserror(exc)
     # "No such file" and "Permission denied" add nothing to the reason; EINVAL and the like do.
@@ -160,6 +179,7 @@ class Recorder:
     dirs: set[str] = field(default_factory=set)
     links: set[str] = field(default_factory=set)
     commands: dict[str, CommandResult] = field(default_factory=dict)
+    calls: dict[str, CallResult] = field(default_factory=dict)
 
 
 class Host:
@@ -182,6 +202,12 @@ class Host:
         raise NotImplementedError
 
     def run(self, argv: list[str] | tuple[str, ...], timeout: float = 10.0) -> CommandResult | Unread:
+        raise NotImplementedError
+
+    def call(self, name: str, fn: Callable[[], tuple[int, bytes]]) -> CallResult | Unread:
+        """A named read-only system call: a live host runs ``fn`` (which returns the call's
+        return value and the bytes it filled in, and raises OSError on failure); a snapshot
+        replays what its capture recorded under ``hftinfra:NAME``. ``fn`` must only read."""
         raise NotImplementedError
 
     # ---- public API -------------------------------------------------------------------
@@ -360,6 +386,16 @@ class LiveHost(Host):
                 result = Unread(_reason_for_oserror(exc), key, str(exc))
         if self.recorder is not None and isinstance(result, CommandResult):
             self.recorder.commands[key] = result
+        return result
+
+    def call(self, name: str, fn: Callable[[], tuple[int, bytes]]) -> CallResult | Unread:
+        try:
+            returncode, data = fn()
+        except OSError as exc:
+            return Unread(_reason_for_oserror(exc), call_key(name), exc.strerror or str(exc))
+        result = CallResult(name, int(returncode), bytes(data))
+        if self.recorder is not None:
+            self.recorder.calls[name] = result
         return result
 
 
@@ -607,7 +643,12 @@ class SnapshotHost(Host):
         return self._tree.raw_read(self._tree.resolve(path))
 
     def _listdir(self, path: str) -> list[str]:
-        rel = self._tree.resolve(path)
+        try:
+            rel = self._tree.resolve(path)
+        except FileNotFoundError:
+            if self._listed_but_absent(path):
+                return []
+            raise
         if self._tree.lstat_kind(rel) != "dir" and rel != "":
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
         names = self._tree.raw_listdir(rel)
@@ -622,8 +663,18 @@ class SnapshotHost(Host):
         return self._tree.raw_readlink(rel)
 
     def _isdir(self, path: str) -> bool:
-        rel = self._tree.resolve(path)
+        try:
+            rel = self._tree.resolve(path)
+        except FileNotFoundError:
+            if self._listed_but_absent(path):
+                return True
+            raise
         return rel == "" or self._tree.lstat_kind(rel) == "dir"
+
+    def _listed_but_absent(self, path: str) -> bool:
+        """A folder the capture listed that the tree lacks was empty: a snapshot kept in
+        git loses empty folders, and its meta.json still says it was listed."""
+        return self.keeps_all_folders(path)
 
     def _read_probe(self, path: str) -> None:
         self._tree.resolve(path)  # raises if absent; no need to read the bytes
@@ -687,6 +738,22 @@ class SnapshotHost(Host):
             return CommandResult(tuple(argv), int(rec["returncode"]), str(rec["stdout"]), str(rec.get("stderr", "")))
         except (KeyError, TypeError, ValueError):
             return Unread(Reason.MALFORMED, key, "recorded command output is damaged")
+
+    def call(self, name: str, fn: Callable[[], tuple[int, bytes]]) -> CallResult | Unread:
+        key = call_key(name)
+        rec = self.commands.get(key)
+        if rec is None:
+            return Unread(Reason.MISSING, key, "not recorded in this snapshot")
+        if isinstance(rec, dict) and "unavailable" in rec:
+            try:
+                reason = Reason(rec.get("reason", Reason.UNSUPPORTED.value))
+            except ValueError:
+                reason = Reason.MALFORMED
+            return Unread(reason, key, str(rec["unavailable"]))
+        try:
+            return CallResult(name, int(rec["returncode"]), bytes.fromhex(rec["data"]))
+        except (KeyError, TypeError, ValueError):
+            return Unread(Reason.MALFORMED, key, "recorded call result is damaged")
 
 
 def _load_archive(path: Path) -> _MemTree:
@@ -818,6 +885,6 @@ def host_from_env(var: str = "HFTINFRA_HOST") -> Host:
 
 
 __all__ = [
-    "CommandResult", "Host", "HostError", "LiveHost", "Reason", "Recorder", "SnapshotHost",
-    "Unread", "host_from_env", "is_unread", "open_host",
+    "CALL_PREFIX", "CallResult", "CommandResult", "Host", "HostError", "LiveHost", "Reason", "Recorder",
+    "SnapshotHost", "Unread", "call_key", "host_from_env", "is_unread", "open_host",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from hftinfra.host import Host
 
 # Modules whose import registers probes. Later areas append themselves here.
-AREA_MODULES = ("hftinfra.cpu", "hftinfra.memory", "hftinfra.kernel", "hftinfra.irq", "hftinfra.net", "hftinfra.bypass")
+AREA_MODULES = ("hftinfra.cpu", "hftinfra.memory", "hftinfra.kernel", "hftinfra.irq", "hftinfra.net", "hftinfra.bypass", "hftinfra.timesync")
 
 _REGISTRY: dict[str, Callable[[Host], object]] = {}
 

@@ -9,7 +9,8 @@ listed, link read and command run. The snapshot then holds those and nothing els
   ``eth0 -> ../../devices/...`` link it was read through on the host;
 - folders that were listed, with their sub-folders and links (so a listing of
   ``/sys/devices/system/cpu`` replays its ``cpuN`` entries); files nobody read stay absent;
-- command outputs with exit codes (``hftinfra/commands.json``);
+- command outputs with exit codes (``hftinfra/commands.json``), and beside them the results
+  of named read-only system calls (``hftinfra:adjtimex``: return value and bytes as hex);
 - reads that failed as ``denied`` or ``unsupported`` (``hftinfra/unread.json``), so a
   snapshot taken as an unprivileged user says "denied" where the host did, not "missing";
 - ``hftinfra/meta.json``: schema, capture time, version, kernel, hostname, whether the
@@ -46,6 +47,7 @@ from hftinfra.host import (
     META_DIR,
     META_FILE,
     UNREAD_FILE,
+    CallResult,
     CommandResult,
     Host,
     HostError,
@@ -54,6 +56,7 @@ from hftinfra.host import (
     SnapshotHost,
     Unread,
     _norm,
+    call_key,
     command_key,
 )
 
@@ -84,6 +87,7 @@ class CapturingHost(Host):
         self.links_read: dict[str, str | Unread] = {}
         self.checked: dict[str, bool] = {}  # exists() / isdir() without a read
         self.commands: dict[str, CommandResult | Unread] = {}
+        self.calls: dict[str, CallResult | Unread] = {}
 
     @property
     def meta(self) -> dict:
@@ -125,6 +129,11 @@ class CapturingHost(Host):
     def run(self, argv, timeout: float = 10.0) -> CommandResult | Unread:
         result = self.inner.run(argv, timeout=timeout)
         self.commands.setdefault(command_key(argv), result)
+        return result
+
+    def call(self, name: str, fn) -> CallResult | Unread:
+        result = self.inner.call(name, fn)
+        self.calls.setdefault(name, result)
         return result
 
     def describe(self) -> str:
@@ -283,6 +292,14 @@ def collect(cap: CapturingHost) -> Captured:
                     captured.add_link(child, cap.inner._raw_readlink("/" + child))
                 except (OSError, KeyError):
                     pass
+            elif kind == "file" and not cap.inner.is_live and cap.inner.read_bytes("/" + child) == b"":
+                # Copying a snapshot: an empty file there is a name its capture only knew to
+                # exist (a device node); the listing is what says so, and a copy keeps it.
+                captured.add_file(child, b"")
+            elif kind == "other":
+                # A device node (/dev/vfio/12): its name is the fact; a snapshot holds no
+                # devices, so it keeps an empty file, as for a path only known to exist.
+                captured.add_file(child, b"")
 
     for path, result in sorted(cap.links_read.items()):
         if isinstance(result, Unread):
@@ -324,6 +341,14 @@ def collect(cap: CapturingHost) -> Captured:
                                       "stderr": result.stderr}
         elif result.reason is not Reason.MISSING:
             captured.commands[key] = {"unavailable": result.detail or str(result.reason)}
+    for name, result in sorted(cap.calls.items()):
+        # Beside the commands, under a key no command line has; the bytes as hex, which the
+        # redaction's address and serial patterns never match.
+        if isinstance(result, CallResult):
+            captured.commands[call_key(name)] = {"returncode": result.returncode, "data": result.data.hex()}
+        elif result.reason is not Reason.MISSING:
+            captured.commands[call_key(name)] = {"unavailable": result.detail or str(result.reason),
+                                                 "reason": str(result.reason)}
     return captured
 
 

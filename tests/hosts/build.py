@@ -37,27 +37,41 @@ Designs
   tx queue is the CPU its vector is pinned to; RPS off (RSS in the NIC). Adaptive
   coalescing off, rx-usecs 0, tx-usecs 16, GRO off, LRO fixed off, flow control off.
   eno1 is the board's I350 (igb, 0000:04:00.0, node 0, 8 queues) left at irqaffinity=.
-  VT-d off, so no interrupt remapping: chips print IO-APIC and PCI-MSI. net.core.busy_read
-  and busy_poll 50. irqbalance is not running; /etc/sysconfig/irqbalance bans the
-  isolated CPUs should it ever be started.
+  net.core.busy_read and busy_poll 50. irqbalance is not running; /etc/sysconfig/irqbalance
+  bans the isolated CPUs should it ever be started.
+  Kernel bypass: VT-d on in the BIOS, so interrupt remapping is on (IR- chips, a DMAR-MSI
+  fault interrupt per unit, before the NICs' vectors), and intel_iommu=on iommu=pt on the
+  command line (RHEL 9 leaves the Intel IOMMU off without it): four units dmar0-dmar3, two
+  per socket, and an IOMMU group per PCI function of identity type. The E810's second port
+  ens1f1 (0000:b1:00.1, node 1) is bound to vfio-pci for DPDK: no netdev, no ice vectors,
+  no vfio vectors until a process sets them, /dev/vfio/vfio and its group's node. The
+  folders the bypass probe lists are named in meta.json "listed". The model's PCI tree is
+  its NICs' functions and their root ports, each in a group of its own (ACS on the Xeon's
+  root ports and between the E810's functions); drivers' folders hold their links back to
+  the functions and to their module.
 - untuned-2s: the same hardware and kernel with distro defaults: no isolation (nohz_full
   reads "(null)", the unallocated mask of an OFFSTACK kernel), intel_pstate powersave with
   EPP balance_performance, turbo on, every C-state enabled, THP always, swap on,
-  numa_balancing 1, watchdogs on, default mitigations. VT-d on (DMAR fault interrupts,
-  IR- chips); ice runs its default 32 channels with adaptive coalescing (50 us) and GRO;
+  numa_balancing 1, watchdogs on, default mitigations. VT-d on in the BIOS (DMAR fault
+  interrupts, IR- chips) but no DMA remapping: nothing on the command line turns on the
+  Intel IOMMU that RHEL 9 builds off by default (CONFIG_INTEL_IOMMU_DEFAULT_ON unset), so
+  no unit is registered, /sys/class/iommu and /sys/kernel/iommu_groups are empty (listed,
+  and absent from the tree: git keeps no empty folder); vfio not loaded. ice runs its
+  default 32 channels with adaptive coalescing (50 us) and GRO;
   irqbalance (PID 1187, nothing banned) keeps each queue vector on one core of node 1,
   both threads in the mask, so queue interrupts land on 9-15 and 25-31 too; busy polling
   off.
 - cpu0-offline: one socket, 4 cores × 2 threads; booted with cpu0_hotplug and CPU 0 taken
   offline: cpu0/online reads 0, its topology/ and cache/ are gone, its cpufreq policy is
-  inactive (reads answer EBUSY, replayed as unsupported), node0's cpulist drops it.
+  inactive (reads answer EBUSY, replayed as unsupported), node0's cpulist drops it. VT-d
+  on in the BIOS and the IOMMU off, as on untuned-2s (so on unreadable).
 - unreadable: one socket, 4 cores, no SMT; some files denied (recorded in
   hftinfra/unread.json, as a capture by a normal user would, /proc/irq files among them)
   and a few malformed.
 - Every host: /proc/interrupts in the 5.14 layout (IRQ column 4 wide: nr_irqs is over
   1000 with the PCH I/O APIC's 120 pins), /proc/softirqs with a column per possible CPU.
 - big-4s: 4 × 48 cores × 2 threads = 384 CPUs (wide masks: 12 groups), tuned like tuned-2s
-  with isolation on node 3.
+  with isolation on node 3, VT-d off in the BIOS and no bypass port (so is big-512).
 - big-512: a market-data capture server, 2 × Xeon 6980P (128 cores, SMT on) = 512 CPUs, one
   NUMA node per socket, Rocky 9.4 (5.14.0-427). Cores 0-15 of each socket (both threads)
   keep the housekeeping, the other 112 of each node are isolated (isolcpus managed_irq,
@@ -79,6 +93,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import posixpath
 import random
 import shutil
 import sys
@@ -160,6 +175,12 @@ class Model:
     vendor: tuple[str, str] = ("Dell Inc.", "PowerEdge R650")
     extra_cmdline: str = ""
     seed: int = 0
+    # VT-d in the BIOS (a DMAR table: interrupt remapping and the DMAR units); None: on
+    # unless the host is tuned (the generated tuned hosts have it off). Whether the kernel
+    # also remaps DMA is the command line's say (iommu_cmdline, see dma_remapping).
+    vt_d: bool | None = None
+    iommu_cmdline: str = ""
+    vfio_ports: tuple[int, ...] = ()  # ports of the E810 bound to vfio-pci (no netdev, no ice)
     # I/O beyond ens1f0 and eno1, for the generated wide hosts (the committed hosts keep
     # these defaults): E810 ports in use and their channels on a tuned host, a ConnectX
     # port, I350 ports, NVMe drives with their I/O queues, and the platform's own
@@ -208,6 +229,27 @@ class Model:
     def housekeeping(self) -> list[int]:
         return [c for c in self.online if c not in self.isolated]
 
+    @property
+    def firmware_vt_d(self) -> bool:
+        return (not self.tuned) if self.vt_d is None else self.vt_d
+
+    def _iommu_options(self, key: str) -> list[str]:
+        return [o for p in self.iommu_cmdline.split() if p.startswith(key + "=")
+                for o in p.split("=", 1)[1].split(",")]
+
+    @property
+    def dma_remapping(self) -> bool:
+        """Whether the DMAR units are registered (/sys/class/iommu, IOMMU groups). RHEL 9
+        kernels build CONFIG_INTEL_IOMMU=y with CONFIG_INTEL_IOMMU_DEFAULT_ON unset, so
+        intel_iommu_init() stops before registering any unit (dmar_disabled) unless the
+        command line says intel_iommu=on; interrupt remapping does not depend on it."""
+        return self.firmware_vt_d and "on" in self._iommu_options("intel_iommu")
+
+    @property
+    def passthrough(self) -> bool:
+        """iommu=pt: identity default domains for the kernel's own drivers."""
+        return "pt" in self._iommu_options("iommu")
+
     def apicid(self, cpu: int) -> int:
         s, _, t = self.place(cpu)
         # The package's bits sit above the core and thread bits: bit 7 up to 64 cores,
@@ -228,13 +270,14 @@ def tuned_2s() -> Model:
         mgmt_nic=True,
         extra_cmdline=("isolcpus=managed_irq,domain,9-15,25-31 nohz_full=9-15,25-31 rcu_nocbs=9-15,25-31 "
                        "rcu_nocb_poll irqaffinity=0-8,16-24"),
-        seed=1)
+        seed=1, vt_d=True, iommu_cmdline="intel_iommu=on iommu=pt", vfio_ports=(1,))
 
 
 def untuned_2s() -> Model:
     m = tuned_2s()
     m.name, m.tuned, m.hostname, m.isolated = "untuned-2s", False, "ny4-build-12", frozenset()
     m.hugepages_1g_node, m.extra_cmdline, m.seed = {}, "", 2
+    m.iommu_cmdline, m.vfio_ports = "", ()
     return m
 
 
@@ -382,13 +425,13 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     root = "root=/dev/mapper/rl-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M resume=/dev/mapper/rl-swap"
     if m.tuned:
         pages = ",".join(f"{n}:{k}" for n, k in sorted(m.hugepages_1g_node.items()))
-        tuning = (f"{m.extra_cmdline} intel_pstate=active processor.max_cstate=1 skew_tick=1 tsc=reliable "
+        tuning = (f"{m.extra_cmdline} {m.iommu_cmdline} intel_pstate=active processor.max_cstate=1 skew_tick=1 tsc=reliable "
                   f"rcupdate.rcu_normal_after_boot=1 rcutree.nohz_full_patience_delay=1000 "
                   f"nosoftlockup nmi_watchdog=0 mce=ignore_ce audit=0 mitigations=off transparent_hugepage=never "
                   f"default_hugepagesz=1G hugepagesz=1G hugepages={pages}")
         root = "root=/dev/mapper/rl-root ro crashkernel=1G-4G:192M,4G-64G:256M,64G-:512M"
     else:
-        tuning = m.extra_cmdline
+        tuning = f"{m.extra_cmdline} {m.iommu_cmdline}"
     cmdline = f"BOOT_IMAGE=(hd0,gpt2)/vmlinuz-{m.kernel} {root} rd.lvm.lv=rl/root {tuning}".strip()
     cmdline = " ".join(cmdline.split())
     f["/proc/cmdline"] = cmdline
@@ -655,7 +698,16 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         "CONFIG_CPUMASK_OFFSTACK=y", "CONFIG_NR_CPUS=8192", "CONFIG_CPU_ISOLATION=y",
         "# CONFIG_HZ_100 is not set", "# CONFIG_HZ_250 is not set", "# CONFIG_HZ_300 is not set",
         "CONFIG_HZ_1000=y", "CONFIG_HZ=1000", "CONFIG_X86_INTEL_PSTATE=y", "CONFIG_INTEL_IDLE=y",
-        "CONFIG_HARDLOCKUP_DETECTOR=y", "CONFIG_SOFTLOCKUP_DETECTOR=y", "CONFIG_COMPACTION=y"])
+        "CONFIG_HARDLOCKUP_DETECTOR=y", "CONFIG_SOFTLOCKUP_DETECTOR=y", "CONFIG_COMPACTION=y",
+        # What a kernel-bypass stack needs, as RHEL 9's x86_64 config sets it: AF_XDP and busy
+        # polling built in, vfio and vfio-pci as modules (no-IOMMU mode available), the Intel
+        # IOMMU built but off unless intel_iommu=on, lazy DMA invalidation by default.
+        "CONFIG_NET=y", "CONFIG_BPF_SYSCALL=y", "CONFIG_XDP_SOCKETS=y", "CONFIG_NET_RX_BUSY_POLL=y",
+        "CONFIG_IOMMU_API=y", "CONFIG_IOMMU_SUPPORT=y", "# CONFIG_IOMMU_DEFAULT_DMA_STRICT is not set",
+        "CONFIG_IOMMU_DEFAULT_DMA_LAZY=y", "# CONFIG_IOMMU_DEFAULT_PASSTHROUGH is not set", "CONFIG_AMD_IOMMU=y",
+        "CONFIG_DMAR_TABLE=y", "CONFIG_INTEL_IOMMU=y", "# CONFIG_INTEL_IOMMU_DEFAULT_ON is not set",
+        "CONFIG_IRQ_REMAP=y", "CONFIG_VFIO=m", "CONFIG_VFIO_IOMMU_TYPE1=m", "CONFIG_VFIO_NOIOMMU=y",
+        "CONFIG_VFIO_PCI=m"])
     cs = "/sys/devices/system/clocksource/clocksource0"
     f[f"{cs}/current_clocksource"] = "tsc"
     f[f"{cs}/available_clocksource"] = "tsc hpet acpi_pm "
@@ -723,7 +775,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     nics = _nics(m)
     hk_default = m.housekeeping if m.tuned else list(m.cpus)
     f["/proc/irq/default_smp_affinity"] = cpumask(hk_default, nr)
-    remapped = not m.tuned  # VT-d (and with it interrupt remapping) is on where DMAR units show
+    # With VT-d on in the BIOS the kernel turns interrupt remapping on (IR- chips, a fault
+    # interrupt per remapping unit) whether or not it also remaps DMA.
+    remapped = m.firmware_vt_d
     ioapic = "IR-IO-APIC" if remapped else "IO-APIC"
     msi_chip = "IR-PCI-MSI" if remapped else "PCI-MSI"
     prec = _irq_prec(m)
@@ -819,9 +873,10 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     f["/proc/interrupts"] = "\n".join(rows)
     f["/proc/softirqs"] = _softirqs(m, nics, nrng)
 
-    # ---- NICs -------------------------------------------------------------------------------------
+    # ---- NICs, PCI, IOMMU, vfio ---------------------------------------------------------------------
     for nic in nics:
         _render_nic(m, nic, f, node_of)
+    listed = _render_pci(m, nics, f)
     f["/sys/class/net/lo"] = Link("../../devices/virtual/net/lo")
     f["/sys/devices/virtual/net/lo/address"] = "00:00:00:00:00:00"
     f["/sys/devices/virtual/net/lo/mtu"] = "65536"
@@ -831,12 +886,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     for k, v in core.items():
         f[f"/proc/sys/net/core/{k}"] = str(v)
     _render_irqbalance(m, f)
-    # Firmware traces: VT-d units and the chipset watchdog only where the BIOS leaves them
-    # on (tuned: VT-d and the TCO watchdog off); uncore frequency pinned on the tuned host.
+    # Firmware traces: the chipset watchdog only where the BIOS leaves it on (tuned: the TCO
+    # watchdog off); uncore frequency pinned on the tuned host.
     if not m.tuned:
-        for i in range(2 * m.sockets):
-            f[f"/sys/class/iommu/dmar{i}"] = Link(f"../../devices/virtual/iommu/dmar{i}")
-            f[f"/sys/devices/virtual/iommu/dmar{i}/intel-iommu/version"] = "1:0"
         f["/sys/class/watchdog/watchdog0"] = Link("../../devices/virtual/watchdog/watchdog0")
         f["/sys/devices/virtual/watchdog/watchdog0/identity"] = "iTCO_wdt"
     for s_ in range(m.sockets):
@@ -863,8 +915,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         "hftinfra_version": "0.1.0", "kernel": m.kernel, "hostname": m.hostname, "virtual_machine": False,
         "virtualization": None, "virtualization_evidence": f"DMI vendor {vendor!r}, no 'hypervisor' flag",
         "fixture": f"hand-built fixture host {m.name} (tests/hosts/build.py)",
-        # Every process the model has is in the tree: its /proc listing is the whole list.
-        "listed": ["/proc"]}, indent=1, sort_keys=True)
+        # Every process the model has is in the tree: its /proc listing is the whole list; so
+        # are the IOMMU and vfio folders (an empty one, which git cannot keep, is absent).
+        "listed": sorted(["/proc", *listed])}, indent=1, sort_keys=True)
     uname = (f"Linux {m.hostname} {m.kernel} {m.kernel_build} x86_64 x86_64 x86_64 GNU/Linux\n")
     f["/hftinfra/commands.json"] = json.dumps({
         "uname -a": {"returncode": 0, "stdout": uname, "stderr": ""},
@@ -1183,9 +1236,10 @@ def _vector_affinity(m: Model, nic: Nic, queue: int, node_cpus: list[int], hk_de
                      first: int) -> tuple[list[int], list[int]]:
     """smp_affinity and effective affinity of one MSI-X vector."""
     if queue >= nic.combined:
-        # Allocated but never started: the default affinity; on x86 without interrupt
-        # remapping the vector is only reserved, parked on the first online CPU
-        # (apic/vector.c vector_assign_managed_shutdown).
+        # Allocated but never started: the default affinity; the vector is only reserved
+        # (PCI/MSI reservation mode, kernel/irq/msi.c msi_check_reservation_mode, with or
+        # without interrupt remapping), parked on the first online CPU (apic/vector.c
+        # vector_assign_managed_shutdown).
         return hk_default, [first]
     if m.tuned:
         local_hk = [c for c in m.housekeeping if c in node_cpus]
@@ -1253,27 +1307,13 @@ def _softirqs(m: Model, nics: list[Nic], rng: random.Random) -> str:
 
 def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
     nr = m.nr
-    bus = nic.root_port.split(":")[1]
-    pci = f"/sys/devices/pci0000:{bus}/{nic.root_port}/{nic.address}"
-    local = [c for c in m.cpus if node_of[c] == nic.node]
-    f[f"/sys/class/net/{nic.name}"] = Link(f"../../devices/pci0000:{bus}/{nic.root_port}/{nic.address}/net/{nic.name}")
-    f[f"{pci}/driver"] = Link(f"../../../bus/pci/drivers/{nic.driver}")
-    f[f"{pci}/numa_node"] = str(nic.node)
-    f[f"{pci}/local_cpulist"] = cpulist(local)
-    f[f"{pci}/local_cpus"] = cpumask(local, nr)
-    f[f"{pci}/vendor"] = nic.vendor_id
-    f[f"{pci}/device"] = nic.device_id
-    f[f"{pci}/subsystem_vendor"] = nic.vendor_id
-    f[f"{pci}/subsystem_device"] = nic.subsystem
-    f[f"{pci}/class"] = "0x020000"
-    speed, width = nic.pcie
-    for kind in ("current", "max"):
-        f[f"{pci}/{kind}_link_speed"] = speed
-        f[f"{pci}/{kind}_link_width"] = str(width)
+    pci = _pci_dir(nic.root_port, nic.address)
+    f[f"/sys/class/net/{nic.name}"] = _sysfs_link(f"/sys/class/net/{nic.name}", f"{pci}/net/{nic.name}")
+    _pci_function_files(m, f, pci, nic.node, nic.vendor_id, nic.device_id, nic.subsystem, nic.pcie)
     for entry in range(nic.vectors):
         f[f"{pci}/msi_irqs/{nic.first_irq + entry}"] = "msix"
     n = f"{pci}/net/{nic.name}"
-    f[f"{n}/device"] = Link(f"../../../{nic.address}")
+    f[f"{n}/device"] = _sysfs_link(f"{n}/device", pci)
     for name, value in (("address", nic.mac), ("mtu", "1500"), ("operstate", "up"), ("carrier", "1"),
                         ("speed", str(nic.speed_mbps)), ("duplex", "full"), ("tx_queue_len", "1000")):
         f[f"{n}/{name}"] = value
@@ -1301,6 +1341,138 @@ def _render_nic(m: Model, nic: Nic, f: dict, node_of: dict[int, int]) -> None:
         f[f"{n}/queues/tx-{q}/xps_cpus"] = cpumask(xps, nr)
         f[f"{n}/queues/tx-{q}/xps_rxqs"] = cpumask((), nic.max_combined)
         f[f"{n}/queues/tx-{q}/tx_maxrate"] = "0"
+
+
+def _sysfs_link(link: str, target: str) -> Link:
+    """The relative target sysfs writes for a link (fs/kernfs/symlink.c
+    kernfs_get_target_path): up from the link's folder to the first ancestor of the
+    target's parent, then down to the target."""
+    here = posixpath.dirname(link).strip("/").split("/")
+    there = target.strip("/").split("/")
+    up = 0
+    while not (here == there[:len(here)] and len(here) < len(there)):
+        here.pop()
+        up += 1
+    return Link("../" * up + "/".join(there[len(here):]))
+
+
+VFIO_PARAMS = "/sys/module/vfio/parameters"
+# PCI drivers that RHEL 9 builds as modules: their driver folder links to the module
+# (drivers/base/module.c module_add_driver). pcieport is built in.
+_DRIVER_MODULES = {"ice": "ice", "igb": "igb", "mlx5_core": "mlx5_core", "vfio-pci": "vfio_pci"}
+# The E810 of these boards: Intel's vendor and device ids, the subsystem of its OEM card.
+E810 = ("0x8086", "0x159b", "0x0003")
+# arch/x86 IOAPIC_RANGE_START..END: reserved as MSI space in every group behind a VT-d unit
+# (drivers/iommu/intel/iommu.c intel_iommu_get_resv_regions, IOMMU_RESV_MSI).
+IOAPIC_MSI_REGION = (0xFEE00000, 0xFEEFFFFF)
+
+
+def _pci_function_files(m: Model, f: dict, pci: str, node: int, vendor: str, device: str, subsystem: str,
+                        pcie: tuple[str, int]) -> None:
+    local = [c for c in m.cpus if m.place(c)[0] == node]
+    f[f"{pci}/numa_node"] = str(node)
+    f[f"{pci}/local_cpulist"] = cpulist(local)
+    f[f"{pci}/local_cpus"] = cpumask(local, m.nr)
+    f[f"{pci}/vendor"] = vendor
+    f[f"{pci}/device"] = device
+    f[f"{pci}/subsystem_vendor"] = vendor
+    f[f"{pci}/subsystem_device"] = subsystem
+    f[f"{pci}/class"] = "0x020000"
+    speed, width = pcie
+    for kind in ("current", "max"):
+        f[f"{pci}/{kind}_link_speed"] = speed
+        f[f"{pci}/{kind}_link_width"] = str(width)
+
+
+def _vfio_functions(m: Model, nics: list[Nic]) -> list[tuple[str, str, int]]:
+    """(function, root port, node) of each E810 port bound to vfio-pci. Bound to vfio-pci
+    and not opened, a function has no netdev, and no MSI-X enabled: no msi_irqs folder and
+    no vector in /proc/interrupts (vfio-pci requests interrupts only when the user sets them,
+    VFIO_DEVICE_SET_IRQS)."""
+    if m.nic_node is None or not m.vfio_ports:
+        return []
+    function = m.nic_pci[1].rsplit(".", 1)[0]
+    kernel = {n.address for n in nics}
+    out = [(f"{function}.{port}", m.nic_pci[0], m.nic_node) for port in m.vfio_ports]
+    if kernel & {a for a, _, _ in out}:
+        raise ValueError(f"{m.name}: a port cannot be bound to ice and vfio-pci at once")
+    return out
+
+
+def _dmar_unit(m: Model, root_port: str) -> int:
+    """The VT-d unit in front of a root port: two per socket here, dmar(2s) for the socket's
+    first I/O stack (the chipset's, on socket 0), dmar(2s+1) for its other stacks."""
+    bus = int(root_port.split(":")[1], 16)
+    socket = _bus_node(m, root_port)
+    return 2 * socket + (0 if bus == socket * 256 // m.sockets else 1)
+
+
+def _render_pci(m: Model, nics: list[Nic], f: dict) -> list[str]:
+    """Driver folders and their links, /sys/bus/pci/devices, the vfio-bound functions, and,
+    with DMA remapping on, the VT-d units and IOMMU groups of the PCI functions the model has
+    (its NICs' functions and their root ports). Returns the folders listed whole."""
+    listed: list[str] = []
+    bound = [(_pci_dir(n.root_port, n.address), n.address, n.driver) for n in nics]
+    vfio = _vfio_functions(m, nics)
+    for address, root_port, node in vfio:
+        pci = _pci_dir(root_port, address)
+        _pci_function_files(m, f, pci, node, *E810, ("16.0 GT/s PCIe", 8))
+        bound.append((pci, address, "vfio-pci"))
+    for pci, address, driver in bound:
+        # drivers/base/dd.c driver_sysfs_add: the device's "driver" link and, in the
+        # driver's folder, a link named after the device back to it.
+        drv = f"/sys/bus/pci/drivers/{driver}"
+        f[f"{pci}/driver"] = _sysfs_link(f"{pci}/driver", drv)
+        f[f"{drv}/{address}"] = _sysfs_link(f"{drv}/{address}", pci)
+        if driver in _DRIVER_MODULES:
+            module = f"/sys/module/{_DRIVER_MODULES[driver]}"
+            f[f"{drv}/module"] = _sysfs_link(f"{drv}/module", module)
+            f[f"{module}/drivers/pci:{driver}"] = _sysfs_link(f"{module}/drivers/pci:{driver}", drv)
+    # (address, folder, root port) of every PCI function modelled: the functions and their
+    # root ports, in bus order.
+    devices = sorted({(a, p, p.split("/")[4]) for p, a, _ in bound}
+                     | {(r, _pci_dir(r), r) for r in {p.split("/")[4] for p, _, _ in bound}},
+                     key=lambda d: _dev_id(d[0]))
+    for address, pci, _root in devices:
+        f[f"/sys/bus/pci/devices/{address}"] = _sysfs_link(f"/sys/bus/pci/devices/{address}", pci)
+    if vfio:
+        # vfio's container node and one node per group a vfio driver holds
+        # (drivers/vfio/container.c, group.c), recorded by name: a snapshot holds no device
+        # file, and a path only known to exist is an empty file.
+        f["/dev/vfio/vfio"] = b""
+        f[f"{VFIO_PARAMS}/enable_unsafe_noiommu_mode"] = "N"
+        listed += ["/dev/vfio", "/sys/bus/pci/drivers/vfio-pci"]
+    listed += ["/sys/class/iommu", "/sys/kernel/iommu_groups"]
+    if not m.dma_remapping:
+        # /sys/class/iommu and /sys/kernel/iommu_groups exist and are empty
+        # (iommu-sysfs.c, iommu.c iommu_init): listed, and absent from the tree, as git
+        # keeps no empty folder.
+        return listed
+    for unit in range(2 * m.sockets):
+        f[f"/sys/class/iommu/dmar{unit}"] = _sysfs_link(f"/sys/class/iommu/dmar{unit}",
+                                                        f"/sys/devices/virtual/iommu/dmar{unit}")
+        f[f"/sys/devices/virtual/iommu/dmar{unit}/intel-iommu/version"] = "1:0"
+    # drivers/iommu/iommu.c: groups numbered as devices are added, in PCI bus order here;
+    # every function here has ACS between it and the others (Xeon root ports, the E810's
+    # functions), so each is a group of its own.
+    vfio_bound = {a for a, _, _ in vfio}
+    for group, (address, pci, root) in enumerate(devices):
+        base = f"/sys/kernel/iommu_groups/{group}"
+        f[f"{base}/devices/{address}"] = _sysfs_link(f"{base}/devices/{address}", pci)
+        # iommu_group_show_type: the default domain; iommu=pt makes it identity, otherwise
+        # translated with lazy invalidation (CONFIG_IOMMU_DEFAULT_DMA_LAZY).
+        f[f"{base}/type"] = "identity" if m.passthrough else "DMA-FQ"
+        lo, hi = IOAPIC_MSI_REGION
+        f[f"{base}/reserved_regions"] = f"0x{lo:016x} 0x{hi:016x} msi"
+        f[f"{pci}/iommu_group"] = _sysfs_link(f"{pci}/iommu_group", base)
+        # iommu-sysfs.c iommu_device_link: the unit lists the device, the device links the unit.
+        unit = f"/sys/devices/virtual/iommu/dmar{_dmar_unit(m, root)}"
+        f[f"{unit}/devices/{address}"] = _sysfs_link(f"{unit}/devices/{address}", pci)
+        f[f"{pci}/iommu"] = _sysfs_link(f"{pci}/iommu", unit)
+        listed += [base, f"{base}/devices"]
+        if address in vfio_bound:
+            f[f"/dev/vfio/{group}"] = b""
+    return listed
 
 
 def _local_spread(m: Model, i: int, node: int) -> int:

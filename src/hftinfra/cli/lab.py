@@ -2,8 +2,11 @@
 
 ``hftinfra lab net`` runs the networking lab (:mod:`hftinfra.labs.net`): RPS, XPS and UDP
 round trips with and without busy polling, between two namespaces joined by a
-multi-queue veth pair. It needs root and ``ip`` (iproute2); without them it says why in
-one line and exits 2. Ctrl-C stops it, after the lab has removed everything it made.
+multi-queue veth pair. ``hftinfra lab ptp`` runs a grandmaster and a slave ptp4l over a veth
+pair (:mod:`hftinfra.labs.ptp`), ``hftinfra lab chrony`` an NTP server and client chronyd
+(:mod:`hftinfra.labs.chrony`); neither touches the system clock. Every lab needs root and
+``ip`` (iproute2), the time labs their daemons; without them it says why in one line and
+exits 2. Ctrl-C stops it, after the lab has removed everything it made.
 
 Exit status: 0 the lab ran (whatever it measured), 1 a lab step failed or its cleanup left
 something behind, 2 it could not run here (not root, no ``ip``, no network namespaces, a
@@ -22,10 +25,14 @@ PART_CHOICES = ("rps", "xps", "ping-pong", "all")
 
 EPILOG = """\
 labs: net (RPS, XPS, and UDP round trips without and with busy polling, between two
-network namespaces joined by a 4-queue veth pair; about 3 s). Needs root and ip
-(iproute2); the xps part needs tc, the ping-pong part ethtool. Everything the lab
-creates (namespaces, processes, settings of its veths) is removed when it ends, also
-on an error or Ctrl-C; no host setting is changed.
+network namespaces joined by a 4-queue veth pair; about 3 s); ptp (a grandmaster and a
+slave ptp4l over a veth pair, software timestamps, free_running so no clock is adjusted;
+30 s by default); chrony (an NTP server and a client chronyd, both with -x so neither
+adjusts the clock; 20 s by default). Needs root and ip (iproute2); the xps part needs
+tc, the ping-pong part ethtool, ptp needs ptp4l and pmc (linuxptp), chrony chronyd and
+chronyc (chrony). Everything a lab creates (namespaces, processes, settings of its
+veths, temp files) is removed when it ends, also on an error or Ctrl-C; no host setting
+is changed and the system clock is never touched.
 
 exit status: 0 the lab ran (whatever it measured), 1 a lab step failed or its cleanup
 left something behind, 2 it could not run here (not root, no ip, no network namespaces,
@@ -52,6 +59,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="write the result to FILE instead of stdout (replaced whole, or left as it was)")
     net.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
+    from hftinfra.labs.chrony import DURATION_S as CHRONY_S
+    from hftinfra.labs.ptp import DURATION_S as PTP_S
+    from hftinfra.labs.ptp import TRANSPORTS
+
+    ptp = sub.add_parser("ptp", help="a grandmaster and a slave ptp4l over veth (software timestamps)",
+                         description="A grandmaster and a slave ptp4l in two network namespaces joined by a veth "
+                                     "pair, software timestamps, free_running 1 on both (no clock is adjusted): "
+                                     "the slave's offset and path delay over the run, and what pmc answers.",
+                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ptp.add_argument("--duration", type=_seconds, default=PTP_S, metavar="S",
+                     help=f"how long the daemons run, in seconds (default: {PTP_S:g}; the first offset line "
+                          "comes after about 6 s)")
+    ptp.add_argument("--transport", choices=tuple(TRANSPORTS), default="L2",
+                     help="PTP over IEEE 802.3 (L2, default) or UDP IPv4")
+    chrony = sub.add_parser("chrony", help="an NTP server and a client chronyd over veth (-x)",
+                            description="An NTP server chronyd (local stratum 1) and a client chronyd in two "
+                                        "network namespaces joined by a veth pair, both with -x (the system clock "
+                                        "is not adjusted): the client's tracking and sources once a second.",
+                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    chrony.add_argument("--duration", type=_seconds, default=CHRONY_S, metavar="S",
+                        help=f"how long the client is sampled, in seconds (default: {CHRONY_S:g})")
+    for p in (ptp, chrony):
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("-o", "--output", metavar="FILE",
+                       help="write the result to FILE instead of stdout (replaced whole, or left as it was)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
 
 def _positive(text: str) -> int:
     try:
@@ -63,17 +97,41 @@ def _positive(text: str) -> int:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
-    from hftinfra.labs import LabCleanupError, LabError, LabUnavailable
+def _seconds(text: str) -> float:
+    from hftinfra.labs.ptp import MAX_DURATION_S
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_DURATION_S:g}, not {text}")
+    return value
+
+
+def _run_lab(args: argparse.Namespace, on_step):
+    if args.lab == "ptp":
+        from hftinfra.labs.ptp import run_ptp_lab
+
+        return run_ptp_lab(args.duration, transport=args.transport, on_step=on_step)
+    if args.lab == "chrony":
+        from hftinfra.labs.chrony import run_chrony_lab
+
+        return run_chrony_lab(args.duration, on_step=on_step)
     from hftinfra.labs.net import PARTS, ROUND_TRIPS, run_net_lab
 
     parts = PARTS if args.part == "all" else (args.part,)
+    return run_net_lab(parts, count=args.count or ROUND_TRIPS, on_step=on_step)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hftinfra.labs import LabCleanupError, LabError, LabUnavailable
 
     def progress(text: str) -> None:
         print(f"  {text}", file=sys.stderr, flush=True)
 
     try:
-        result = run_net_lab(parts, count=args.count or ROUND_TRIPS, on_step=None if args.quiet else progress)
+        result = _run_lab(args, None if args.quiet else progress)
     except LabUnavailable as exc:
         raise UserError(str(exc)) from None
     except LabCleanupError as exc:
@@ -83,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"hftinfra lab: error: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     if args.json:
-        text = json.dumps(result.to_json(samples=args.samples), indent=1) + "\n"
+        doc = result.to_json(samples=args.samples) if args.lab == "net" else result.to_json()
+        text = json.dumps(doc, indent=1) + "\n"
     else:
         text = result.to_text()
     if args.output:
