@@ -205,7 +205,7 @@ def test_scorecard_rows_and_figure(untuned):
     from hftinfra.viz.audit import compare_figure, fixes_html, scorecard_figure, scorecard_rows
 
     rows = scorecard_rows(untuned)
-    assert [r["area"] for r in rows] == ["cpu", "kernel", "memory", "irq", "net"]
+    assert [r["area"] for r in rows] == ["cpu", "kernel", "memory", "irq", "net", "time"]
     assert sum(r["fail"] for r in rows) == untuned.summary["fail"]
     fig = scorecard_figure(untuned)
     assert [t.name for t in fig.data] == ["pass", "fail", "warn", "skip", "unknown"]

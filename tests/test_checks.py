@@ -62,16 +62,61 @@ def ethtool_commands(**replace: str | None) -> str:
         "features": "Features for ens1f0:\nrx-checksumming: on\ntx-checksumming: on\n"
                     "generic-receive-offload: off\nlarge-receive-offload: off [fixed]\nrx-hashing: on\n",
     }
-    options = {"channels": "-l", "coalesce": "-c", "features": "-k"}
+    outputs.update(TIME_OUTPUTS)
+    outputs.update({k: v for k, v in replace.items() if k not in outputs and k != "timex"})
+    options = {"channels": "ethtool -l ens1f0", "coalesce": "ethtool -c ens1f0", "features": "ethtool -k ens1f0"}
     import json
 
-    out = {}
+    out: dict = {"hftinfra:adjtimex": {"returncode": 0, "data": timex_bytes(**replace.pop("timex", {})).hex()}}
     for view, text in outputs.items():
         text = replace.get(view, text)
-        key = f"ethtool {options[view]} ens1f0"
-        out[key] = ({"returncode": 1, "stdout": "", "stderr": "netlink error: Operation not supported\n"}
-                    if text is None else {"returncode": 0, "stdout": text, "stderr": ""})
+        key = options.get(view, view)
+        if isinstance(text, tuple):  # (returncode, stdout, stderr)
+            out[key] = {"returncode": text[0], "stdout": text[1], "stderr": text[2]}
+        else:
+            out[key] = ({"returncode": 1, "stdout": "", "stderr": "netlink error: Operation not supported\n"}
+                        if text is None else {"returncode": 0, "stdout": text, "stderr": ""})
     return json.dumps(out)
+
+
+def timex_bytes(**fields) -> bytes:
+    """struct timex as adjtimex(2) fills it (include/uapi/linux/timex.h, 64-bit): a clock that
+    phc2sys disciplines (STA_PLL | STA_NANO), maximum error 500 us, TAI offset 37 s."""
+    from hftinfra.timesync import TIMEX_LAYOUT
+
+    values = {"modes": 0, "offset": 12, "freq": -1520, "maxerror": 500, "esterror": 0, "status": 0x2001,
+              "constant": 2, "precision": 1, "tolerance": 32768000, "time_sec": 1796220000, "time_frac": 0,
+              "tick": 10000, "ppsfreq": 0, "jitter": 0, "shift": 0, "stabil": 0, "jitcnt": 0, "calcnt": 0,
+              "errcnt": 0, "stbcnt": 0, "tai": 37, **fields}
+    return TIMEX_LAYOUT.pack(*values.values())
+
+
+# pmc, ptp4l's journal, dmesg and ethtool -T of a host whose ens1f0 is a locked PTP slave with
+# hardware timestamps (formats as linuxptp 3.1, ethtool 6.1 and dmesg print them).
+def _pmc(dataset: str, body: str) -> str:
+    return (f"sending: GET {dataset}\n\t3cfdfe.fffe.a1b2c3-1 seq 0 RESPONSE MANAGEMENT {dataset} \n" + body)
+
+
+TIME_OUTPUTS = {
+    "pmc -u -b 0 GET CURRENT_DATA_SET": _pmc("CURRENT_DATA_SET", "\t\tstepsRemoved     2\n"
+                                             "\t\toffsetFromMaster -18.0\n\t\tmeanPathDelay    612.0\n"),
+    "pmc -u -b 0 GET PORT_DATA_SET": _pmc("PORT_DATA_SET", "\t\tportIdentity            3cfdfe.fffe.a1b2c3-1\n"
+                                          "\t\tportState               SLAVE\n\t\tdelayMechanism          1\n"),
+    "pmc -u -b 0 GET TIME_STATUS_NP": _pmc("TIME_STATUS_NP", "\t\tmaster_offset              -18\n"
+                                           "\t\tgmPresent                  true\n"
+                                           "\t\tgmIdentity                 ec4670.fffe.0a0b0c\n"),
+    "pmc -u -b 0 GET PARENT_DATA_SET": _pmc("PARENT_DATA_SET", "\t\tgrandmasterIdentity   ec4670.fffe.0a0b0c\n"
+                                            "\t\tgm.ClockClass         6\n"),
+    "journalctl --no-pager -o short-monotonic -n 500 -t ptp4l -t phc2sys": (
+        "[ 8812.104311] mini ptp4l[700]: [8812.103] master offset        -21 s2 freq  -1498 path delay    611\n"
+        "[ 8813.104402] mini ptp4l[700]: [8813.104] master offset        -18 s2 freq  -1502 path delay    612\n"),
+    "dmesg": "[    0.000000] Linux version 6.12.43+deb13-amd64\n[    0.000000] tsc: Detected 3000.000 MHz processor\n"
+             "[    1.402934] clocksource: Switched to clocksource tsc\n",
+    "ethtool -T ens1f0": "Time stamping parameters for ens1f0:\nCapabilities:\n\thardware-transmit\n"
+                         "\tsoftware-transmit\n\thardware-receive\n\tsoftware-receive\n\tsoftware-system-clock\n"
+                         "\thardware-raw-clock\nPTP Hardware Clock: 0\nHardware Transmit Timestamp Modes:\n\toff\n"
+                         "\ton\nHardware Receive Filter Modes:\n\tnone\n\tall\n",
+}
 
 
 def nic_files() -> dict:
@@ -87,6 +132,18 @@ def nic_files() -> dict:
         f"{PCI_DIR}/msi_irqs/24": "msix", f"{PCI_DIR}/msi_irqs/25": "msix",
         "/proc/sys/net/core/rps_default_mask": "00",
         "/hftinfra/commands.json": ethtool_commands(),
+        # the NIC's PTP clock (drivers/ptp/ptp_sysfs.c), and linuxptp: ptp4l a slave on it,
+        # phc2sys steering the system clock from it.
+        f"{PCI_DIR}/ptp/ptp0/clock_name": "ice-0000:3b:00.0-clk",
+        "/sys/class/ptp/ptp0": Link("../../devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/ptp/ptp0"),
+        **{f"{PCI_DIR}/ptp/ptp0/{k}": v for k, v in (("max_adjustment", "100000000"), ("n_alarms", "0"),
+                                                     ("n_external_timestamps", "3"), ("n_periodic_outputs", "4"),
+                                                     ("n_programmable_pins", "4"), ("pps_available", "1"))},
+        "/proc/700/comm": "ptp4l", "/proc/700/cmdline": b"ptp4l\0-f\0/etc/ptp4l.conf\0-i\0ens1f0\0",
+        "/proc/700/stat": "700 (ptp4l) S 1 700 700 0 -1 4194560",
+        "/proc/701/comm": "phc2sys", "/proc/701/cmdline": b"phc2sys\0-a\0-r\0",
+        "/proc/701/stat": "701 (phc2sys) S 1 701 701 0 -1 4194560",
+        "/etc/ptp4l.conf": "[global]\ntime_stamping hardware\ndelay_mechanism E2E\n[ens1f0]\n",
     }
     for q, xps in ((0, "44"), (1, "88")):
         files.update({f"{NIC_DIR}/queues/rx-{q}/rps_cpus": "00", f"{NIC_DIR}/queues/rx-{q}/rps_flow_cnt": "0",
@@ -236,8 +293,10 @@ def test_every_check_passes_on_the_tuned_host(host_with):
     assert report.variables["housekeeping_cpus"].value == frozenset({0, 1, 4, 5})
     # mitigations=off passes; every other check, too.
     # A snapshot holds one reading of the counters: the measured check cannot pass from it.
+    # This host takes its time from PTP: chrony's check does not apply.
     bad = [(f.id, f.status, f.observed, f.message) for f in report.findings if f.status != "pass"
-           and not (f.id in MEASURED and f.status == "unknown")]
+           and not (f.id in MEASURED and f.status == "unknown")
+           and not (f.id == "time.chrony_offset" and f.status == "skip")]
     assert bad == []
     assert {f.id for f in report.findings} == set(catalog())
     assert report.exit_code == 0
@@ -391,6 +450,47 @@ CASES = [
       for cid in ("irq.nic_numa_local", "net.rps", "net.xps", "net.coalescing", "net.gro_lro", "net.channels",
                   "net.pcie_link")),
     ("net.channels", {"/hftinfra/commands.json": None}, "unknown", "not recorded in this snapshot"),
+    ("time.clocksource", {"/sys/devices/system/clocksource/clocksource0/current_clocksource": "hpet"}, "fail",
+     "hpet"),
+    ("time.tsc_stable", {"/hftinfra/commands.json": ethtool_commands(dmesg=(
+        "[    0.000000] Linux version 6.12.43+deb13-amd64\n[ 5021.331211] clocksource: timekeeping watchdog on CPU3: "
+        "Marking clocksource 'tsc' as unstable because the skew is too large:\n"))}, "fail", "marked_unstable"),
+    ("time.tsc_stable", {"/proc/cpuinfo": "processor\t: 0\nflags\t\t: fpu tsc constant_tsc\n"}, "fail",
+     "nonstop_tsc"),
+    ("time.tsc_stable", {"/hftinfra/commands.json": ethtool_commands(dmesg=(
+        1, "", "dmesg: read kernel buffer failed: Operation not permitted\n"))}, "unknown", "dmesg"),
+    ("time.sync_daemon", {"/proc/702/comm": "chronyd", "/proc/702/cmdline": b"/usr/sbin/chronyd\0-F\0" + b"2\0",
+                          "/proc/702/stat": "702 (chronyd) S 1 702 702 0 -1 4194560"}, "fail", "chronyd (PID 702)"),
+    ("time.sync_daemon", {"/proc/701": None}, "fail", "no daemon disciplines"),
+    # phc2sys -a without -r follows ptp4l's ports but leaves the system clock alone (phc2sys(8)).
+    ("time.sync_daemon", {"/proc/701/cmdline": b"phc2sys\0-a\0"}, "fail", "no daemon disciplines"),
+    ("time.synchronised", {"/hftinfra/commands.json": ethtool_commands(timex={"status": 0x2041})}, "fail",
+     "unsynchronised"),
+    ("time.synchronised", {"/hftinfra/commands.json": ethtool_commands(timex={"maxerror": 16000000})}, "fail",
+     "maxerror_us"),
+    ("time.phc_present", {"/hftinfra/commands.json": ethtool_commands(**{"ethtool -T ens1f0": (
+        "Time stamping parameters for ens1f0:\nCapabilities:\n\tsoftware-transmit\n\tsoftware-receive\n"
+        "\tsoftware-system-clock\nPTP Hardware Clock: none\nHardware Transmit Timestamp Modes: none\n"
+        "Hardware Receive Filter Modes: none\n")}), "/sys/class/ptp": None, f"{PCI_DIR}/ptp": None},
+     "fail", "ens1f0: no PHC"),
+    ("time.ptp_servo", {"/hftinfra/commands.json": ethtool_commands(**{"pmc -u -b 0 GET PORT_DATA_SET": _pmc(
+        "PORT_DATA_SET", "\t\tportState               LISTENING\n")})}, "fail", "port_state"),
+    ("time.ptp_servo", {"/hftinfra/commands.json": ethtool_commands(**{"pmc -u -b 0 GET CURRENT_DATA_SET": _pmc(
+        "CURRENT_DATA_SET", "\t\toffsetFromMaster 5210.0\n\t\tmeanPathDelay    612.0\n")})}, "warn", "RTS 25"),
+    ("time.ptp_servo", {"/hftinfra/commands.json": ethtool_commands(**{"pmc -u -b 0 GET CURRENT_DATA_SET": _pmc(
+        "CURRENT_DATA_SET", "\t\toffsetFromMaster 250000.0\n\t\tmeanPathDelay    612.0\n")})}, "fail",
+     "offset_ns"),
+    ("time.ptp_servo", {"/hftinfra/commands.json": ethtool_commands(**{"pmc -u -b 0 GET CURRENT_DATA_SET": (
+        0, "sending: GET CURRENT_DATA_SET\n", "")})}, "unknown", "CURRENT_DATA_SET"),
+    ("time.ptp_servo", {"/proc/700": None}, "skip", "no ptp4l"),
+    ("time.chrony_offset", {"/proc/701": None, "/proc/700": None, "/proc/702/comm": "chronyd",
+                            "/proc/702/cmdline": b"/usr/sbin/chronyd\0",
+                            "/proc/702/stat": "702 (chronyd) S 1 702 702 0 -1 4194560",
+                            "/hftinfra/commands.json": ethtool_commands(**{"chronyc -c tracking": (
+                                "A29FC87B,pool.example.net,3,1796220897.777085448,-0.002100000,-0.001515000,"
+                                "0.000857000,-0.084,-0.237,0.697,0.018711,0.003533,64.0,Normal\n")})},
+     "fail", "offset_ns"),
+    ("time.chrony_offset", {"/proc/700": None}, "skip", "chronyd does not run"),
     ("net.pcie_link", {f"{PCI_DIR}/current_link_speed": None, f"{PCI_DIR}/max_link_speed": None}, "skip",
      "not PCI Express"),
     # Before 4.13 there is no effective affinity: the configured one is judged, and says so.

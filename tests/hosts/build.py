@@ -49,6 +49,10 @@ Designs
   its NICs' functions and their root ports, each in a group of its own (ACS on the Xeon's
   root ports and between the E810's functions); drivers' folders hold their links back to
   the functions and to their module.
+  Time: ice registers ptp0 on ens1f0 (probed first), igb ptp1 on eno1, as ethtool -T says;
+  ptp4l (-f /etc/ptp4l.conf -i ens1f0, hardware timestamps, UDPv4, E2E, domain 0) is a
+  slave two steps from a GPS grandmaster, phc2sys -a -r steers CLOCK_REALTIME (STA_UNSYNC
+  clear, maxerror under 1 ms, TAI offset 37); chrony installed, its service off.
 - untuned-2s: the same hardware and kernel with distro defaults: no isolation (nohz_full
   reads "(null)", the unallocated mask of an OFFSTACK kernel), intel_pstate powersave with
   EPP balance_performance, turbo on, every C-state enabled, THP always, swap on,
@@ -60,14 +64,18 @@ Designs
   default 32 channels with adaptive coalescing (50 us) and GRO;
   irqbalance (PID 1187, nothing banned) keeps each queue vector on one core of node 1,
   both threads in the mask, so queue interrupts land on 9-15 and 25-31 too; busy polling
-  off.
+  off. Time: the same PHCs, no ptp4l; chronyd (RHEL's chrony.conf, pool servers) at
+  stratum 3, a few ms off, polling every 1024 s, so the kernel's maxerror has grown to
+  hundreds of ms since its last update.
 - cpu0-offline: one socket, 4 cores × 2 threads; booted with cpu0_hotplug and CPU 0 taken
   offline: cpu0/online reads 0, its topology/ and cache/ are gone, its cpufreq policy is
   inactive (reads answer EBUSY, replayed as unsupported), node0's cpulist drops it. VT-d
-  on in the BIOS and the IOMMU off, as on untuned-2s (so on unreadable).
+  on in the BIOS and the IOMMU off, as on untuned-2s (so on unreadable). chrony is not
+  installed and nothing disciplines the clock (STA_UNSYNC, TIME_ERROR).
 - unreadable: one socket, 4 cores, no SMT; some files denied (recorded in
   hftinfra/unread.json, as a capture by a normal user would, /proc/irq files among them)
-  and a few malformed.
+  and a few malformed. chronyd runs; the kernel log is refused (dmesg_restrict 1) and the
+  journal shows the capturing user's entries only.
 - Every host: /proc/interrupts in the 5.14 layout (IRQ column 4 wide: nr_irqs is over
   1000 with the PCH I/O APIC's 120 pins), /proc/softirqs with a column per possible CPU.
 - big-4s: 4 × 48 cores × 2 threads = 384 CPUs (wide masks: 12 groups), tuned like tuned-2s
@@ -96,6 +104,7 @@ import os
 import posixpath
 import random
 import shutil
+import struct
 import sys
 import tarfile
 from dataclasses import dataclass, field
@@ -193,6 +202,19 @@ class Model:
     nvme_drives: int = 0
     nvme_io_queues: int = 0
     platform_irqs: bool = False
+    # What disciplines the system clock: "ptp" (ptp4l on the first E810 port, phc2sys -a
+    # -r), "chrony" (chronyd over NTP), "none" (chrony not installed, nothing running);
+    # "" picks ptp for a tuned host with an E810, chrony otherwise.
+    time_sync: str = ""
+    # The capture ran as a normal user: the kernel log is refused (kernel.dmesg_restrict 1)
+    # and the journal shows only that user's own messages.
+    capture_as_user: bool = False
+
+    @property
+    def clock_discipline(self) -> str:
+        if self.time_sync:
+            return self.time_sync
+        return "ptp" if self.tuned and self.nic_node is not None else "chrony"
 
     @property
     def nr(self) -> int:
@@ -287,7 +309,7 @@ def cpu0_offline() -> Model:
         model_name="Intel(R) Xeon(R) E-2334 CPU @ 3.40GHz", family_model=(6, 167, 1),
         microcode="0x5d", base_mhz=3400, turbo_mhz=4800, l1d_kb=48, l1i_kb=32, l2_kb=512, l3_kb=8192,
         mem_per_node_kb=32_614_780, tuned=False, hostname="lab-e2334-01", offline=frozenset({0}),
-        vendor=("Supermicro", "Super Server"), extra_cmdline="cpu0_hotplug", seed=3)
+        vendor=("Supermicro", "Super Server"), extra_cmdline="cpu0_hotplug", seed=3, time_sync="none")
 
 
 def unreadable() -> Model:
@@ -296,7 +318,7 @@ def unreadable() -> Model:
         model_name="Intel(R) Xeon(R) E-2334 CPU @ 3.40GHz", family_model=(6, 167, 1),
         microcode="0x5d", base_mhz=3400, turbo_mhz=4800, l1d_kb=48, l1i_kb=32, l2_kb=512, l3_kb=8192,
         mem_per_node_kb=32_614_780, tuned=False, hostname="lab-e2334-02",
-        vendor=("Supermicro", "Super Server"), seed=4)
+        vendor=("Supermicro", "Super Server"), seed=4, capture_as_user=True)
 
 
 def big_4s() -> Model:
@@ -669,6 +691,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     # admin-guide/sysctl/kernel.rst: a NO_HZ_FULL kernel leaves the nohz_full CPUs out of
     # the default watchdog_cpumask; otherwise it holds every possible CPU.
     kern["watchdog_cpumask"] = cpulist(m.housekeeping if m.isolated else m.cpus)
+    kern["dmesg_restrict"] = 1 if m.capture_as_user else 0
     for k, v in kern.items():
         f[f"/proc/sys/kernel/{k}"] = str(v)
     # Built-in RCU module parameters of a 5.14 kernel: rcupdate's rcu_expedited, rcu_normal
@@ -886,6 +909,8 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     for k, v in core.items():
         f[f"/proc/sys/net/core/{k}"] = str(v)
     _render_irqbalance(m, f)
+    # Its own random stream, so the files rendered after it stay as they were.
+    time_records = _render_timesync(m, nics, f, random.Random(1000 + m.seed))
     # Firmware traces: the chipset watchdog only where the BIOS leaves it on (tuned: the TCO
     # watchdog off); uncore frequency pinned on the tuned host.
     if not m.tuned:
@@ -923,6 +948,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
         "uname -a": {"returncode": 0, "stdout": uname, "stderr": ""},
         "lscpu -J": {"returncode": 0, "stdout": _lscpu_json(m), "stderr": ""},
         **_ethtool_records(m),
+        **time_records,
     }, indent=1, sort_keys=True)
     return f
 
@@ -1735,6 +1761,422 @@ def _ethtool_records(m: Model) -> dict[str, dict]:
             key = f"ethtool {option} {nic.name}" if option else f"ethtool {nic.name}"
             recs[key] = {"returncode": 0, "stdout": text, "stderr": ""}
     return recs
+
+
+# ---------------------------------------------------------------------------------------
+# Time synchronisation: PTP hardware clocks, ptp4l and phc2sys or chronyd, the kernel's NTP
+# state, the kernel log
+
+CAPTURED_AT = 1713448931  # meta.json captured_at, 2024-04-18T14:02:11Z, in seconds since the epoch
+UPTIME_S = 1732045  # CLOCK_MONOTONIC at the capture: 20 days up
+TAI_UTC = 37  # TAI - UTC since 2017
+# include/uapi/linux/timex.h
+STA_UNSYNC, STA_NANO = 0x0040, 0x2000
+TIME_OK, TIME_ERROR = 0, 5
+NTP_PHASE_LIMIT_US = 16_000_000  # kernel/time/ntp.c: maxerror and esterror after ntp_clear()
+MAXERROR_GROWTH_US = 500  # second_overflow(): maxerror grows by MAXFREQ (500 ppm) a second
+TOLERANCE = 500 << 16  # MAXFREQ_SCALED >> NTP_SCALE_SHIFT: 500 ppm in 16.16 fixed point
+TICK_US = 10000  # USER_HZ 100
+
+# ptp_clock_info of each driver as registered (drivers/ptp/ptp_sysfs.c shows these):
+# clock_name, max_adjustment (ppb), n_alarms, n_external_timestamps, n_periodic_outputs,
+# n_programmable_pins, pps_available. ice (ice_ptp.c ice_ptp_set_caps): "%s-%s-clk" of the
+# driver and PCI names, max_adj 100000000 (999999999 before 6.3), an E810 without the
+# E810-T's SMA pins: N_EXT_TS_E810 3, N_PER_OUT_E810 4, no pins, no PPS. igb on an I350
+# (igb_ptp.c igb_ptp_init): "%pm" of the MAC (12 hex digits), max_adj 62499999, with the SDP
+# pins of the 82580 family (5.16 on: IGB_N_EXTTS 2, IGB_N_PEROUT 2, IGB_N_SDP 4), no PPS.
+# mlx5_core (lib/clock.c mlx5_ptp_clock_info): "mlx5_ptp", max_adj 100000000 in 5.14, pins
+# only where the card has PPS connectors (this one has none).
+_PHC_CAPS = {"ice": (100_000_000, 0, 3, 4, 0, 0), "igb": (62_499_999, 0, 2, 2, 4, 0),
+             "mlx5_core": (100_000_000, 0, 0, 0, 0, 0)}
+
+
+def _phc_clock_name(nic: Nic) -> str:
+    if nic.driver == "ice":
+        return f"ice-{nic.address}-clk"
+    if nic.driver == "igb":
+        return nic.mac.replace(":", "")
+    return "mlx5_ptp"
+
+
+def _clock_identity(mac: str) -> str:
+    """IEEE 1588 clock identity of a MAC (EUI-48 with ff:fe in the middle), as linuxptp
+    prints it (util.c cid2str)."""
+    b = mac.split(":")
+    return f"{''.join(b[:3])}.fffe.{''.join(b[3:])}"
+
+
+def _render_phcs(m: Model, nics: list[Nic], f: dict) -> None:
+    """/sys/class/ptp/ptpN for each clock a driver registered (ptp_clock_register makes the
+    ptp device a child of the NIC's PCI function), in the index order the NICs hold. An
+    E810 registers one clock, on the port that owns the timer (port 0); its other ports
+    report that clock's index. A vfio-bound port registers nothing."""
+    owners: dict[int, Nic] = {}
+    for nic in nics:
+        owners.setdefault(nic.phc, nic)
+    for index, nic in sorted(owners.items()):
+        pci = _pci_dir(nic.root_port, nic.address)
+        d = f"{pci}/ptp/ptp{index}"
+        f[f"/sys/class/ptp/ptp{index}"] = _sysfs_link(f"/sys/class/ptp/ptp{index}", d)
+        f[f"{d}/device"] = _sysfs_link(f"{d}/device", pci)
+        f[f"{d}/clock_name"] = _phc_clock_name(nic)
+        names = ("max_adjustment", "n_alarms", "n_external_timestamps", "n_periodic_outputs",
+                 "n_programmable_pins", "pps_available")
+        for name, value in zip(names, _PHC_CAPS[nic.driver], strict=True):
+            f[f"{d}/{name}"] = str(value)
+
+
+def _proc_stat(pid: int, comm: str, ppid: int, start_s: float, threads: int, vsize: int, rss_pages: int,
+               utime: int, stime: int) -> str:
+    """/proc/PID/stat (fs/proc/array.c do_task_stat): 52 fields, a sleeping process."""
+    start = int(start_s * 100)  # clock ticks (USER_HZ) since boot
+    fields = [pid, f"({comm})", "S", ppid, pid, pid, 0, -1, 4194560, 1021, 0, 12, 0, utime, stime, 0, 0, 20, 0,
+              threads, 0, start, vsize, rss_pages, "18446744073709551615", 1, 1, 0, 0, 0, 0, 0, 4096, 17475, 0, 0,
+              0, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    return " ".join(str(x) for x in fields)
+
+
+def _render_process(m: Model, f: dict, pid: int, comm: str, argv: list[str], uid: int, start_s: float,
+                    threads: int, vm_kb: int, rss_kb: int, cpus: list[int]) -> None:
+    d = f"/proc/{pid}"
+    f[f"{d}/comm"] = comm
+    f[f"{d}/cmdline"] = b"".join(a.encode() + b"\0" for a in argv)
+    f[f"{d}/stat"] = _proc_stat(pid, comm, 1, start_s, threads, vm_kb * 1024, rss_kb // 4, 3 * pid % 997,
+                                UPTIME_S // 40)
+    f[f"{d}/status"] = "\n".join([
+        f"Name:\t{comm}", "Umask:\t0022", "State:\tS (sleeping)", f"Tgid:\t{pid}", "Ngid:\t0", f"Pid:\t{pid}",
+        "PPid:\t1", "TracerPid:\t0", f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}", f"Gid:\t{uid}\t{uid}\t{uid}\t{uid}",
+        "FDSize:\t64", "Groups:\t", f"NStgid:\t{pid}", f"NSpid:\t{pid}", f"NSpgid:\t{pid}", f"NSsid:\t{pid}",
+        f"VmPeak:\t{vm_kb + 4096:8d} kB", f"VmSize:\t{vm_kb:8d} kB", f"VmRSS:\t{rss_kb:8d} kB",
+        f"Threads:\t{threads}", "SigQ:\t0/1030397",
+        f"Cpus_allowed:\t{cpumask(cpus, m.nr)}", f"Cpus_allowed_list:\t{cpulist(cpus)}",
+        f"Mems_allowed:\t{','.join(['00000000'] * 31)},{(1 << m.sockets) - 1:08x}",
+        f"Mems_allowed_list:\t{cpulist(range(m.sockets))}",
+        f"voluntary_ctxt_switches:\t{UPTIME_S * 2 + pid}", f"nonvoluntary_ctxt_switches:\t{pid % 211}"])
+
+
+def _timex(status: int, freq: int, maxerror: int, esterror: int, tai: int, frac_ns: int) -> str:
+    """struct timex as adjtimex(2) with modes 0 fills it on a 64-bit kernel, little-endian,
+    as hex (what a snapshot records under hftinfra:adjtimex). time is the capture's
+    CLOCK_REALTIME, its fraction in ns with STA_NANO and in us without."""
+    frac = frac_ns if status & STA_NANO else frac_ns // 1000
+    layout = struct.Struct("<I4x4qi4x8qi4x5qi44x")
+    return layout.pack(0, 0, freq, maxerror, esterror, status, 2, 1, TOLERANCE, CAPTURED_AT, frac, TICK_US,
+                       0, 0, 0, 0, 0, 0, 0, 0, tai).hex()
+
+
+# RHEL 9's /etc/chrony.conf as the chrony package installs it.
+CHRONY_CONF = """\
+# Use public servers from the pool.ntp.org project.
+# Please consider joining the pool (https://www.pool.ntp.org/join.html).
+pool 2.rhel.pool.ntp.org iburst
+
+# Use NTP servers from DHCP.
+sourcedir /run/chrony-dhcp
+
+# Record the rate at which the system clock gains/losses time.
+driftfile /var/lib/chrony/drift
+
+# Allow the system clock to be stepped in the first three updates
+# if its offset is larger than 1 second.
+makestep 1.0 3
+
+# Enable kernel synchronization of the real-time clock (RTC).
+rtcsync
+
+# Enable hardware timestamping on all interfaces that support it.
+#hwtimestamp *
+
+# Increase the minimum number of selectable sources required to adjust
+# the system clock.
+#minsources 2
+
+# Allow NTP client access from local network.
+#allow 192.168.0.0/16
+
+# Serve time even if not synchronized to a time source.
+#local stratum 10
+
+# Require authentication (nts or key option) for all NTP sources.
+#authselectmode require
+
+# Specify file containing keys for NTP authentication.
+keyfile /etc/chrony.keys
+
+# Save NTS keys and cookies.
+ntsdumpdir /var/lib/chrony
+
+# Insert/delete leap seconds by slewing instead of stepping.
+#leapsecmode slew
+
+# Get TAI-UTC offset and leap seconds from the system tz database.
+leapsectz right/UTC
+
+# Specify directory for log files.
+logdir /var/log/chrony
+
+# Select which information is logged.
+#log measurements statistics tracking
+"""
+
+# /etc/ptp4l.conf of the PTP host: linuxptp's default.cfg (which RHEL installs there) cut to
+# what it sets, a slave-only clock on hardware timestamps. ice needs a longer wait for its
+# transmit timestamps than the default 1 ms.
+PTP4L_CONF = """\
+[global]
+#
+# Default Data Set
+#
+twoStepFlag		1
+slaveOnly		1
+priority1		128
+priority2		128
+domainNumber		0
+clockClass		255
+clockAccuracy		0xFE
+offsetScaledLogVariance	0xFFFF
+free_running		0
+freq_est_interval	1
+#
+# Port Data Set
+#
+logAnnounceInterval	1
+logSyncInterval		0
+logMinDelayReqInterval	0
+announceReceiptTimeout	3
+#
+# Run time options
+#
+logging_level		6
+tx_timestamp_timeout	10
+use_syslog		1
+verbose			0
+summary_interval	0
+kernel_leap		1
+#
+# Servo Options
+#
+clock_servo		pi
+step_threshold		0.0
+first_step_threshold	0.00002
+max_frequency		900000000
+#
+# Transport options
+#
+transportSpecific	0x0
+#
+# Default interface options
+#
+time_stamping		hardware
+network_transport	UDPv4
+delay_mechanism		E2E
+uds_address		/var/run/ptp4l
+"""
+
+# The PTP network: a grandmaster locked to GPS (clock class 6, accuracy 0x21: within 100
+# ns), two hops away through a boundary clock in the switch.
+GM_IDENTITY = "ec4670.fffe.0b2d1e"
+PARENT_PORT = "444ca8.fffe.5e2f31-12"
+PTP4L_PID, PHC2SYS_PID, CHRONYD_PID = 1958, 1962, 1093
+JOURNAL_KEY = "journalctl --no-pager -o short-monotonic -n 500 -t ptp4l -t phc2sys"
+PMC_SETS = ("CURRENT_DATA_SET", "TIME_STATUS_NP", "PORT_DATA_SET", "PARENT_DATA_SET")
+
+
+def _ok(stdout: str, stderr: str = "", returncode: int = 0) -> dict:
+    return {"returncode": returncode, "stdout": stdout, "stderr": stderr}
+
+
+def _pmc(dataset: str, responder: str, fields: list[tuple[str, str]]) -> str:
+    """pmc's answer to one GET (pmc.c pmc_show; the labels padded as pmc pads them)."""
+    width = max(len(k) for k, _ in fields)
+    lines = [f"sending: GET {dataset}", f"\t{responder} seq 0 RESPONSE MANAGEMENT {dataset} "]
+    lines += [f"\t\t{k.ljust(width)} {v}" for k, v in fields]
+    return "\n".join(lines) + "\n\n"
+
+
+def _ptp_records(m: Model, nic: Nic, rng: random.Random) -> tuple[dict, int]:
+    """pmc's answers from ptp4l on the trading port and the journal's last 500 servo lines
+    (ptp4l's and phc2sys's, one each a second); returns them and the frequency phc2sys last
+    gave CLOCK_REALTIME (ppb, as its servo line prints it)."""
+    me = _clock_identity(nic.mac)
+    offset, delay = -23, 512
+    records = {}
+    current = [("stepsRemoved", "2"), ("offsetFromMaster", f"{offset:.1f}"), ("meanPathDelay", f"{delay:.1f}")]
+    ingress = (CAPTURED_AT + TAI_UTC) * 1_000_000_000 - 402_117_000
+    status = [("master_offset", str(offset)), ("ingress_time", str(ingress)),
+              ("cumulativeScaledRateOffset", "+0.000000000"), ("scaledLastGmPhaseChange", "0"),
+              ("gmTimeBaseIndicator", "0"), ("lastGmPhaseChange", "0x0000'0000000000000000.0000"),
+              ("gmPresent", "true"), ("gmIdentity", GM_IDENTITY)]
+    port = [("portIdentity", f"{me}-1"), ("portState", "SLAVE"), ("logMinDelayReqInterval", "0"),
+            ("peerMeanPathDelay", "0"), ("logAnnounceInterval", "1"), ("announceReceiptTimeout", "3"),
+            ("logSyncInterval", "0"), ("delayMechanism", "1"), ("logMinPdelayReqInterval", "0"),
+            ("versionNumber", "2")]
+    parent = [("parentPortIdentity", PARENT_PORT), ("parentStats", "0"),
+              ("observedParentOffsetScaledLogVariance", "0xffff"),
+              ("observedParentClockPhaseChangeRate", "0x7fffffff"), ("grandmasterPriority1", "128"),
+              ("gm.ClockClass", "6"), ("gm.ClockAccuracy", "0x21"), ("gm.OffsetScaledLogVariance", "0x4e5d"),
+              ("grandmasterPriority2", "128"), ("grandmasterIdentity", GM_IDENTITY)]
+    for name, fields, responder in (("CURRENT_DATA_SET", current, f"{me}-0"), ("TIME_STATUS_NP", status, f"{me}-0"),
+                                    ("PORT_DATA_SET", port, f"{me}-1"), ("PARENT_DATA_SET", parent, f"{me}-0")):
+        records[f"pmc -u -b 0 GET {name}"] = _ok(_pmc(name, responder, fields))
+    # Servo lines: ptp4l through syslog (use_syslog 1, the CLOCK_MONOTONIC stamp in
+    # brackets: print.c), phc2sys the same; the journal prefixes its own monotonic time, the
+    # host name and the identifier with the PID. clock.c and phc2sys.c formats.
+    lines = []
+    phc2sys_freq = 3120
+    for i in range(250):
+        t = UPTIME_S - 250 + i + 0.118 + rng.randint(0, 400) / 1e6
+        last = i == 249
+        o = offset if last else int(round(rng.gauss(0, 18)))
+        d = delay if last else 512 + rng.randint(-6, 6)
+        fr = -18421 + rng.randint(-9, 9)
+        lines.append(f"[{t:.6f}] {m.hostname} ptp4l[{PTP4L_PID}]: [{t - 0.000204:.3f}] "
+                     f"master offset {o:10d} s2 freq {fr:+7d} path delay {d:9d}")
+        t2 = t + 0.391
+        o2 = int(round(rng.gauss(0, 9)))
+        fr2 = phc2sys_freq if last else phc2sys_freq + rng.randint(-5, 5)
+        lines.append(f"[{t2:.6f}] {m.hostname} phc2sys[{PHC2SYS_PID}]: [{t2 - 0.000187:.3f}] "
+                     f"CLOCK_REALTIME phc offset {o2:9d} s2 freq {fr2:+7d} delay {524 + rng.randint(-8, 8):6d}")
+    records[JOURNAL_KEY] = _ok("\n".join(lines[-500:]) + "\n")
+    return records, phc2sys_freq
+
+
+def _chrony_records(m: Model, rng: random.Random) -> tuple[dict, str]:
+    """chronyc -c answers of a chronyd synchronised over NTP to pool servers (chronyc 4.3's
+    CSV layout, client.c), and the adjtimex state it leaves: STA_UNSYNC cleared (rtcsync is
+    set: sys_timex.c clears it only then), maxerror as its last update set it (half the root
+    delay plus the root dispersion) grown by 500 us for each second since, esterror the
+    offset's standard deviation, the frequency correction, TAI - UTC from leapsectz."""
+    since = 412 + rng.randint(0, 200)  # seconds since the last clock update (poll 2^10 s)
+    ref = CAPTURED_AT - since
+    root_delay, root_disp = 0.030412228, 0.001906551
+    freq_ppm = -12.345 + rng.randint(-50, 50) / 1000
+    tracking = (f"C6336417,198.51.100.23,3,{ref}.408823911,0.001842337,0.002104823,0.001377415,"
+                f"{freq_ppm:.3f},-0.041,0.318,{root_delay:.9f},{root_disp:.9f},1031.2,Normal\n")
+    sources = (f"^,*,198.51.100.23,2,10,377,{since},0.001903118,0.002104823,0.016021003\n"
+               f"^,+,203.0.113.41,2,10,377,{since - 14},0.002611470,0.002634902,0.019448210\n"
+               f"^,-,192.0.2.118,3,10,377,{since + 19},0.004012117,0.003984032,0.031440887\n"
+               f"^,+,198.51.100.170,2,10,377,{since + 477},0.001502554,0.001530198,0.021876411\n")
+    stats = ("198.51.100.23,12,7,11408,-0.041,0.318,0.000093204,0.000841762\n"
+             "203.0.113.41,12,6,11322,-0.118,0.402,0.000688113,0.001102418\n"
+             "192.0.2.118,11,5,10296,0.207,0.655,0.002104551,0.002019873\n"
+             "198.51.100.170,12,8,11873,-0.077,0.371,-0.000311027,0.000977401\n")
+    records = {"chronyc -c tracking": _ok(tracking), "chronyc -c sources": _ok(sources),
+               "chronyc -c sourcestats": _ok(stats)}
+    maxerror = int((root_delay / 2 + root_disp) * 1e6) + MAXERROR_GROWTH_US * since
+    esterror = 842
+    # chronyd corrects a clock that runs slow (negative frequency) by speeding it up.
+    timex = _timex(0, int(-freq_ppm * 65536), maxerror, esterror, TAI_UTC, 402_113_775)
+    return records, timex
+
+
+def _dmesg(m: Model, nics: list[Nic], f: dict) -> str:
+    """The start of the kernel log of a 5.14 kernel on this model (the ring buffer still
+    holds the boot: a quiet host), with the clocksource lines of kernel/time/clocksource.c
+    and arch/x86/kernel/tsc.c, and the NIC drivers' PTP lines (ice_ptp.c "PTP init
+    successful", igb_ptp.c "added PHC on %s" under the name the port had before udev renamed
+    it). No watchdog mark: the TSC stays the clocksource."""
+    mhz = m.base_mhz
+    lines = [(0.0, f["/proc/version"]), (0.0, f"Command line: {f['/proc/cmdline']}"),
+             (0.0, f"tsc: Detected {mhz}.000 MHz processor"),
+             (0.0, "clocksource: refined-jiffies: mask: 0xffffffff max_cycles: 0xffffffff, "
+                   "max_idle_ns: 7645519600211568 ns"),
+             (0.312207, "clocksource: hpet: mask: 0xffffffff max_cycles: 0xffffffff, max_idle_ns: 133484882848 ns"),
+             (0.318880, f"clocksource: tsc-early: mask: 0xffffffffffffffff max_cycles: 0x{mhz * 0xe6a171 // 1000:x}, "
+                        "max_idle_ns: 440795236593 ns"),
+             (0.960611, "clocksource: jiffies: mask: 0xffffffff max_cycles: 0xffffffff, "
+                        "max_idle_ns: 7645041785100000 ns"),
+             (1.682117, "clocksource: Switched to clocksource tsc-early"),
+             (1.701455, "clocksource: acpi_pm: mask: 0xffffff max_cycles: 0xffffff, max_idle_ns: 2085701024 ns"),
+             (2.774301, f"tsc: Refined TSC clocksource calibration: {mhz - 1}.998 MHz"),
+             (2.774355, f"clocksource: tsc: mask: 0xffffffffffffffff max_cycles: 0x{mhz * 0xe6a171 // 1000 - 17:x}, "
+                        "max_idle_ns: 440795241297 ns"),
+             (2.775102, "clocksource: Switched to clocksource tsc")]
+    t = 6.10
+    eth = 0
+    for nic in nics:
+        if nic.driver == "ice" and nic.name.endswith("f0"):
+            lines.append((t, "ice: Intel(R) Ethernet Connection E800 Series Linux Driver"))
+            lines.append((t + 0.000021, "ice: Copyright (c) 2018, Intel Corporation."))
+            lines.append((t + 1.212004, f"ice {nic.address}: PTP init successful"))
+            t += 1.3
+        elif nic.driver == "igb":
+            if nic.name.endswith("1"):
+                lines.append((t, "igb: Intel(R) Gigabit Ethernet Network Driver"))
+            lines.append((t + 0.228911, f"igb {nic.address}: added PHC on eth{eth}"))
+            t += 0.3
+        eth += 1
+    for i, nic in enumerate(nics):
+        lines.append((t + 1.9 + i * 0.0041, f"{nic.driver} {nic.address} {nic.name}: renamed from eth{i}"))
+    return "".join(f"[{s:12.6f}] {text}\n" for s, text in lines)
+
+
+def _render_timesync(m: Model, nics: list[Nic], f: dict, rng: random.Random) -> dict:
+    """The time-sync state of the model: files into ``f``, command and call records returned.
+
+    ptp (tuned-2s): ptp4l (RHEL's ptp4l.service: /etc/sysconfig/ptp4l OPTIONS, -f
+    /etc/ptp4l.conf -i IF) a slave on the first E810 port, phc2sys (phc2sys.service, -a -r)
+    following it into CLOCK_REALTIME, both on the housekeeping CPUs (systemd's CPUAffinity).
+    phc2sys sets the kernel clock's frequency (clockadj.c clockadj_set_freq: freq * 65.536,
+    the tick left at 10000 us for a correction under 1 ms/s) and, at each locked update,
+    ADJ_STATUS with the leap bits only and ADJ_MAXERROR 0 (sysclk_set_sync): STA_UNSYNC
+    cleared, maxerror back to 0 each second (the kernel adds 500 us at the next second
+    overflow), esterror untouched since boot. Its first update stepped the clock
+    (ADJ_SETOFFSET | ADJ_NANO), which left STA_NANO set (a read-only bit ADJ_STATUS keeps).
+    TAI - UTC: phc2sys sets it (ADJ_TAI) from ptp4l's time properties, which a GPS-locked
+    grandmaster marks valid and traceable. chrony is installed and its service disabled.
+
+    chrony (untuned-2s, unreadable): RHEL's chronyd.service (-F 2), /etc/chrony.conf as
+    shipped, synchronised to pool servers.
+
+    none (cpu0-offline): chrony not installed, nothing ever disciplined the clock: STA_UNSYNC
+    set, maxerror and esterror at NTP_PHASE_LIMIT, adjtimex returns TIME_ERROR."""
+    _render_phcs(m, nics, f)
+    records: dict[str, dict] = {}
+    how = m.clock_discipline
+    hk = m.housekeeping
+    if how != "none":
+        f["/etc/chrony.conf"] = CHRONY_CONF
+        f["/etc/sysconfig/chronyd"] = '# Command-line options for chronyd\nOPTIONS="-F 2"'
+    if how == "ptp":
+        nic = next(n for n in nics if n.driver == "ice")
+        f["/etc/ptp4l.conf"] = PTP4L_CONF
+        f["/etc/sysconfig/ptp4l"] = f'OPTIONS="-f /etc/ptp4l.conf -i {nic.name}"'
+        f["/etc/sysconfig/phc2sys"] = 'OPTIONS="-a -r"'
+        _render_process(m, f, PTP4L_PID, "ptp4l", ["/usr/sbin/ptp4l", "-f", "/etc/ptp4l.conf", "-i", nic.name],
+                        0, 14.82, 1, 2640, 2112, hk)
+        _render_process(m, f, PHC2SYS_PID, "phc2sys", ["/usr/sbin/phc2sys", "-a", "-r"], 0, 14.91, 1, 2508, 1904, hk)
+        ptp, freq = _ptp_records(m, nic, rng)
+        records.update(ptp)
+        # chronyc asks chronyd's UDP port 323 and gets no answer.
+        for report in ("tracking", "sources", "sourcestats"):
+            records[f"chronyc -c {report}"] = _ok("506 Cannot talk to daemon\n", returncode=1)
+        timex = _timex(STA_NANO, int(-freq * 65.536), MAXERROR_GROWTH_US, NTP_PHASE_LIMIT_US, TAI_UTC, 402_113_775)
+        records["hftinfra:adjtimex"] = {"returncode": TIME_OK, "data": timex}
+    elif how == "chrony":
+        _render_process(m, f, CHRONYD_PID, "chronyd", ["/usr/sbin/chronyd", "-F", "2"], 992, 9.64, 1, 85_700, 3_412,
+                        hk)
+        chrony, timex = _chrony_records(m, rng)
+        records.update(chrony)
+        records["hftinfra:adjtimex"] = {"returncode": TIME_OK, "data": timex}
+    else:
+        for report in ("tracking", "sources", "sourcestats"):
+            records[f"chronyc -c {report}"] = {"unavailable": "chronyc is not installed"}
+        timex = _timex(STA_UNSYNC, 0, NTP_PHASE_LIMIT_US, NTP_PHASE_LIMIT_US, 0, 402_113_775)
+        records["hftinfra:adjtimex"] = {"returncode": TIME_ERROR, "data": timex}
+    if how != "ptp":
+        if m.capture_as_user:
+            # journald shows a user outside adm, systemd-journal and wheel only their own entries.
+            records[JOURNAL_KEY] = _ok("-- No entries --\n", "Hint: You are currently not seeing messages from "
+                                       "other users and the system.\n      Users in groups 'adm', 'systemd-journal', "
+                                       "'wheel' can see all messages.\n      Pass -q to turn off this notice.\n")
+        else:
+            records[JOURNAL_KEY] = _ok("-- No entries --\n")
+    if m.capture_as_user:
+        records["dmesg"] = _ok("", "dmesg: read kernel buffer failed: Operation not permitted\n", 1)
+    else:
+        records["dmesg"] = _ok(_dmesg(m, nics, f))
+    return records
 
 
 # ---------------------------------------------------------------------------------------

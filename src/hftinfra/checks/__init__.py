@@ -13,7 +13,7 @@ from hftinfra.checks.base import AREAS, STATUSES, Check, Context, Obs, PerCpu, R
 
 # Area modules in report order. Later areas (irq, net, time) append themselves here.
 CHECK_MODULES = ("hftinfra.checks.cpu", "hftinfra.checks.kernel", "hftinfra.checks.memory", "hftinfra.checks.irq",
-                 "hftinfra.checks.net")
+                 "hftinfra.checks.net", "hftinfra.checks.time")
 
 
 def catalog() -> dict[str, Check]:
