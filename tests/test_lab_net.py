@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from labtools import ip_binary, lab_namespaces, netns_list, processes_mentioning, remove_lab_namespaces
 
 from hftinfra import cli
 from hftinfra.host import Reason, Unread
@@ -51,43 +52,14 @@ SBIN = os.pathsep.join(("/usr/sbin", "/sbin", "/usr/bin", "/bin"))
 BUSY_READ = "/proc/sys/net/core/busy_read"
 
 
-def _ip() -> str:
-    return lab_capability().ip or shutil.which("ip") or "/usr/sbin/ip"
-
-
-def _netns_list() -> set[str]:
-    res = subprocess.run([_ip(), "netns", "list"], capture_output=True, text=True, timeout=20)
-    return {line.split()[0] for line in res.stdout.splitlines() if line.strip()}
-
+_ip, _netns_list, _processes_mentioning = ip_binary, netns_list, processes_mentioning
 
 def _ours(pid: int) -> set[str]:
-    return {ns for ns in _netns_list() if ns.startswith(f"hft-net-{pid}-")}
+    return lab_namespaces("net", pid)
 
 
 def _remove_namespaces_of(pid: int) -> set[str]:
-    found = _ours(pid)
-    for ns in found:
-        res = subprocess.run([_ip(), "netns", "pids", ns], capture_output=True, text=True, timeout=20)
-        for p in res.stdout.split():
-            try:
-                os.kill(int(p), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run([_ip(), "netns", "delete", ns], capture_output=True, timeout=20)
-    return found
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if text.encode() in (entry / "cmdline").read_bytes():
-                pids.append(int(entry.name))
-        except OSError:
-            pass
-    return pids
+    return remove_lab_namespaces("net", pid)
 
 
 def _can_run_lab() -> str | None:
@@ -346,7 +318,8 @@ def test_cli_without_the_means_one_line(monkeypatch, capsys, euid, find_ip, word
 
 def test_a_missing_tool_is_refused_before_anything_is_made(monkeypatch):
     monkeypatch.setattr(netlab, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
-    monkeypatch.setattr(netlab.shutil, "which", lambda tool, path=None: None if tool == "ethtool" else "/x")
+    monkeypatch.setattr(harness, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
+    monkeypatch.setattr(harness.shutil, "which", lambda tool, path=None: None if tool == "ethtool" else "/x")
     with pytest.raises(LabUnavailable, match="ethtool") as caught:
         run_net_lab(("ping-pong",))
     assert "\n" not in str(caught.value)
@@ -357,6 +330,8 @@ def test_lab_view_gives_one_line_when_the_lab_cannot_run(monkeypatch):
 
     monkeypatch.setattr(netlab, "lab_capability",
                         lambda: LabCapability(False, "needs root to create network namespaces (running as uid 1000)"))
+    monkeypatch.setattr(harness, "lab_capability",
+                        lambda: LabCapability(False, "needs root to create network namespaces (running as uid 1000)"))
     for part in ("rps-xps", "ping-pong"):
         view = lab_view(part, count=10)
         assert isinstance(view, Note) and "\n" not in str(view)
@@ -364,7 +339,8 @@ def test_lab_view_gives_one_line_when_the_lab_cannot_run(monkeypatch):
         assert "hftinfra-note" in view._repr_html_()
     # A missing tool is unavailability too.
     monkeypatch.setattr(netlab, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
-    monkeypatch.setattr(netlab.shutil, "which", lambda tool, path=None: None)
+    monkeypatch.setattr(harness, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
+    monkeypatch.setattr(harness.shutil, "which", lambda tool, path=None: None)
     view = lab_view("rps-xps")
     assert isinstance(view, Note) and "'tc'" in str(view)
     with pytest.raises(ValueError, match="rps-xps"):

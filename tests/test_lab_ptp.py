@@ -19,9 +19,17 @@ import time
 from pathlib import Path
 
 import pytest
+from labtools import (
+    ip_binary,
+    kernel_clock,
+    lab_namespaces,
+    netns_list,
+    processes_mentioning,
+    remove_lab_namespaces,
+)
 
 from hftinfra import cli
-from hftinfra.labs import LabCapability, LabError, LabUnavailable, lab_capability
+from hftinfra.labs import LabCapability, LabError, LabUnavailable, harness, lab_capability
 from hftinfra.labs import ptp as ptplab
 from hftinfra.labs.ptp import (
     PMC_QUERIES,
@@ -33,54 +41,21 @@ from hftinfra.labs.ptp import (
     ptp_stats,
     run_ptp_lab,
 )
-from hftinfra.timesync import adjtimex_read, parse_ptp4l_log, parse_timex
+from hftinfra.timesync import parse_ptp4l_log
 
 DURATION_S = 11.0  # the first measured offset line comes about 6-7 s after the start here
 
 
-def _ip() -> str:
-    return lab_capability().ip or "/usr/sbin/ip"
-
-
-def _netns_list() -> set[str]:
-    res = subprocess.run([_ip(), "netns", "list"], capture_output=True, text=True, timeout=20)
-    return {line.split()[0] for line in res.stdout.splitlines() if line.strip()}
+_ip, _netns_list, _processes_mentioning = ip_binary, netns_list, processes_mentioning
+_clock = kernel_clock
 
 
 def _ours(pid: int) -> set[str]:
-    return {ns for ns in _netns_list() if ns.startswith(f"hft-ptp-{pid}-")}
+    return lab_namespaces("ptp", pid)
 
 
 def _remove_namespaces_of(pid: int) -> set[str]:
-    found = _ours(pid)
-    for ns in found:
-        res = subprocess.run([_ip(), "netns", "pids", ns], capture_output=True, text=True, timeout=20)
-        for p in res.stdout.split():
-            try:
-                os.kill(int(p), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run([_ip(), "netns", "delete", ns], capture_output=True, timeout=20)
-    return found
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
-def _clock() -> tuple[int, int]:
-    """The kernel clock's frequency and status, read here on its own (adjtimex, modes 0)."""
-    _state, raw = adjtimex_read()
-    tx = parse_timex(raw)
-    return tx.freq, tx.status
+    return remove_lab_namespaces("ptp", pid)
 
 
 def _can_run_lab() -> str | None:
@@ -308,13 +283,14 @@ def test_cli_as_nobody_one_line():
 
 def test_cli_without_the_tools_one_line(monkeypatch, capsys):
     monkeypatch.setattr(ptplab, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
-    monkeypatch.setattr(ptplab, "find_tool", lambda name: None)
+    monkeypatch.setattr(harness, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
+    monkeypatch.setattr(harness, "find_tool", lambda name: None)
     assert cli.main(["lab", "ptp", "--duration", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert err == ("hftinfra lab: error: lab ptp needs 'ptp4l' and 'pmc' (Debian package linuxptp), "
                    "which are not installed\n")
-    monkeypatch.setattr(ptplab, "find_tool", lambda name: None if name == "pmc" else "/usr/sbin/" + name)
+    monkeypatch.setattr(harness, "find_tool", lambda name: None if name == "pmc" else "/usr/sbin/" + name)
     with pytest.raises(LabUnavailable, match=r"^lab ptp needs 'pmc' \(Debian package linuxptp\), which is not"):
         run_ptp_lab(1)
 
@@ -324,11 +300,14 @@ def test_lab_view_gives_one_line_when_the_lab_cannot_run(monkeypatch):
 
     monkeypatch.setattr(ptplab, "lab_capability",
                         lambda: LabCapability(False, "needs root to create network namespaces (running as uid 1000)"))
+    monkeypatch.setattr(harness, "lab_capability",
+                        lambda: LabCapability(False, "needs root to create network namespaces (running as uid 1000)"))
     view = lab_view()
     assert isinstance(view, Note) and "\n" not in str(view)
     assert str(view) == "skipped: lab ptp needs root to create network namespaces (running as uid 1000)"
     monkeypatch.setattr(ptplab, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
-    monkeypatch.setattr(ptplab, "find_tool", lambda name: None)
+    monkeypatch.setattr(harness, "lab_capability", lambda: LabCapability(True, "", "/usr/sbin/ip"))
+    monkeypatch.setattr(harness, "find_tool", lambda name: None)
     view = lab_view(duration_s=1)
     assert isinstance(view, Note) and str(view).startswith("skipped: lab ptp needs 'ptp4l'")
 

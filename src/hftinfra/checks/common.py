@@ -166,6 +166,12 @@ def cpus_text(cpus: Any) -> str:
     return str(cpus)
 
 
+def cpuset_variable(ctx: Context, name: str) -> frozenset[int] | None:
+    """A cpuset profile variable's value, None when it is unset or unknown."""
+    value = ctx.variables.get(name)
+    return value if isinstance(value, frozenset) else None
+
+
 def trading_nics(ctx: Context) -> list | Unread | str:
     """The records (net.interfaces) of the interfaces named by ``trading_nics``; an Unread
     when the interfaces could not be listed; a text saying why there are none."""

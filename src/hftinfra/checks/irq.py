@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, Verdict, register
-from hftinfra.checks.common import cmdline_fix, cpus_text, sysfs_fix, trading_nics
+from hftinfra.checks.common import cmdline_fix, cpus_text, cpuset_variable, sysfs_fix, trading_nics
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
 
 IRQ_AFFINITY_DOC = "https://docs.kernel.org/core-api/irq/irq-affinity.html"
 IRQBALANCE_DOC = "https://github.com/Irqbalance/irqbalance/blob/master/irqbalance.1"
 
-
-def _cpus(ctx, name):
-    value = ctx.variables.get(name)
-    return value if isinstance(value, frozenset) else None
 
 
 def _nr_cpus(ctx) -> int | None:
@@ -42,7 +38,7 @@ def _irqbalance(ctx):
         return Unread(banned.reason, banned.source,
                       f"irqbalance runs (PID {pids}) and {ib.banned_in_effect_from}; its configuration "
                       f"would ban {cpus_text(ib.banned_configured)} ({ib.banned_configured_from})")
-    iso = _cpus(ctx, "isolated_cpus")
+    iso = cpuset_variable(ctx, "isolated_cpus")
     shown = f"running (PID {pids}), bans {cpus_text(banned)} ({ib.banned_in_effect_from})"
     if not iso:
         # Nothing to keep interrupts off: the isolation checks say what is missing.
@@ -55,7 +51,7 @@ def _irqbalance(ctx):
 
 
 def _irqbalance_fix(ctx, e, obs):
-    iso = _cpus(ctx, "isolated_cpus")
+    iso = cpuset_variable(ctx, "isolated_cpus")
     cpulist = format_cpulist(iso) if iso else "<ISOLATED_CPULIST>"
     return "\n".join([
         "# either stop it (pin every device IRQ yourself, as the irq.affinity fix shows):",
@@ -92,7 +88,7 @@ def _default_affinity(ctx):
 
 
 def _default_affinity_fix(ctx, e, obs):
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     mask = format_cpumask(hk, _nr_cpus(ctx)) if hk else "<HEXMASK>"
     return (sysfs_fix("/proc/irq/default_smp_affinity", mask, "not persistent; at boot:") + "\n"
             + cmdline_fix(ctx, {"irqaffinity": format_cpulist(hk) if hk else "<CPULIST>"}))
@@ -162,7 +158,7 @@ def _affinity(ctx):
 
 
 def _affinity_judge(ctx, obs, expectation, missing):
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     if missing or not hk or not isinstance(obs, Obs):
         return None
     devices = {i.irq: i for i in obs.extra.get("devices", ())}
@@ -185,7 +181,7 @@ def _affinity_judge(ctx, obs, expectation, missing):
 
 
 def _affinity_fix(ctx, e, obs):
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     cpulist = format_cpulist(hk) if hk else "<HOUSEKEEPING_CPULIST>"
     lines = ["# pin every device IRQ to the housekeeping CPUs (core-api/irq/irq-affinity; as root).",
              "# A kernel-managed IRQ refuses the write (EPERM on recent kernels, EIO on older ones): boot with",
@@ -223,7 +219,7 @@ def _chain(ctx):
             return aff
         nics = ctx.probe("net.interfaces")
         nodes = nics if isinstance(nics, Unread) else nics.nodes()
-        return build_queue_chain(aff, nodes, cpu_node_map(ctx.probe("cpu.topology")), _cpus(ctx, "isolated_cpus"))
+        return build_queue_chain(aff, nodes, cpu_node_map(ctx.probe("cpu.topology")), cpuset_variable(ctx, "isolated_cpus"))
     return ctx.cached("queue_chain", compute)
 
 
@@ -238,7 +234,7 @@ def _nic_numa_local(ctx):
     chain = _chain(ctx)
     if isinstance(chain, Unread):
         return chain
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     nodes = cpu_node_map(ctx.probe("cpu.topology"))
     multi = isinstance(nodes, dict) and len(set(nodes.values())) > 1
     parts, offenders, left, notes = [], [], [], []
@@ -293,7 +289,7 @@ def _nic_numa_local(ctx):
 def _nic_numa_local_fix(ctx, e, obs):
     from hftinfra.irq import cpu_node_map
 
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     nodes = cpu_node_map(ctx.probe("cpu.topology"))
     nics = trading_nics(ctx)
     lines = ["# pin each trading NIC's queue IRQs to housekeeping CPUs of the NIC's own node",
@@ -386,7 +382,7 @@ def _noise_field(ctx, rate) -> str | None:
 def _isolated_noise(ctx):
     from hftinfra.checks.base import PerCpu
 
-    iso = _cpus(ctx, "isolated_cpus")
+    iso = cpuset_variable(ctx, "isolated_cpus")
     if not iso:
         record = ctx.probe("cpu.isolation")
         known = record if isinstance(record, Unread) else record.isolated

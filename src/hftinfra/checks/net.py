@@ -4,7 +4,7 @@ offloads, queue counts and the PCIe link of the trading NICs."""
 from __future__ import annotations
 
 from hftinfra.checks.base import Check, Obs, Skip, register
-from hftinfra.checks.common import cpus_text, sysctl_fix, trading_nics
+from hftinfra.checks.common import cpus_text, cpuset_variable, sysctl_fix, trading_nics
 from hftinfra.cpulist import format_cpulist, format_cpumask
 from hftinfra.host import Reason, Unread
 
@@ -44,10 +44,6 @@ register(Check(
 ETHTOOL_DOC = "https://man7.org/linux/man-pages/man8/ethtool.8.html"
 SCALING_DOC = "https://docs.kernel.org/networking/scaling.html"
 
-
-def _cpus(ctx, name):
-    value = ctx.variables.get(name)
-    return value if isinstance(value, frozenset) else None
 
 
 def _ethtool(ctx, nic: str, view: str):
@@ -130,7 +126,7 @@ def _rps(ctx):
 
 
 def _rps_fix(ctx, e, obs):
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     nr = None
     topo = ctx.probe("cpu.topology")
     if not isinstance(topo, Unread):
@@ -191,7 +187,7 @@ def _xps_fix(ctx, e, obs):
              "# that send on it. Many drivers set one CPU per queue at start; -L changes undo it. Not persistent."]
     topo = ctx.probe("cpu.topology")
     nr = None if isinstance(topo, Unread) else topo.nr_cpus
-    iso = sorted(_cpus(ctx, "isolated_cpus") or ())
+    iso = sorted(cpuset_variable(ctx, "isolated_cpus") or ())
     for nic in nics if isinstance(nics, list) else ():
         if isinstance(nic.tx_queues, tuple) and len(nic.tx_queues) > 1:
             for i, cpu in enumerate(iso[:len(nic.tx_queues)]):
@@ -328,7 +324,7 @@ register(Check(
 
 # ---- net.channels --------------------------------------------------------------------------
 
-def _node_cpus(ctx, nic) -> tuple[frozenset[int] | None, str]:
+def _nodecpuset_variable(ctx, nic) -> tuple[frozenset[int] | None, str]:
     """The online CPUs of the NIC's NUMA node (every online CPU when the node is not known
     or the host has one), and how they were chosen."""
     from hftinfra.irq import cpu_node_map
@@ -350,7 +346,7 @@ def _channels(ctx):
         return got
     over, parts = [], []
     for nic, ch in got:
-        local, label = _node_cpus(ctx, nic)
+        local, label = _nodecpuset_variable(ctx, nic)
         if local is None:
             return Unread(Reason.MISSING, "/sys/devices/system/cpu/online", label)
         queues = ch.combined or max(ch.rx or 0, ch.tx or 0)
@@ -368,10 +364,10 @@ def _channels_fix(ctx, e, obs):
              "# RSS then spreads flows over those only. Changing channels re-creates the queue IRQs: pin",
              "# them again afterwards (irq.nic_numa_local)."]
     nics = _trading(ctx)
-    hk = _cpus(ctx, "housekeeping_cpus")
+    hk = cpuset_variable(ctx, "housekeeping_cpus")
     for nic in nics if isinstance(nics, list) else ():
         if isinstance(obs, Obs) and nic.name in obs.extra.get("over", []):
-            local, _ = _node_cpus(ctx, nic)
+            local, _ = _nodecpuset_variable(ctx, nic)
             serving = (local & hk) if local and hk and local & hk else local
             lines.append(f"ethtool -L {nic.name} combined {max(1, len(serving or ()))}")
     return "\n".join(lines)

@@ -15,14 +15,10 @@ CHRONYC_DOC = "https://chrony-project.org/doc/4.3/chronyc.html"
 PHC_DOC = "https://docs.kernel.org/driver-api/ptp.html"
 
 
-def _probe(ctx, name):
-    return ctx.probe(name)
-
-
 # ---- time.clocksource ----------------------------------------------------------------------
 
 def _clocksource(ctx):
-    health = _probe(ctx, "timesync.clocksource")
+    health = ctx.probe("timesync.clocksource")
     if isinstance(health, Unread):
         return health
     current = health.current
@@ -57,7 +53,7 @@ register(Check(
 # ---- time.tsc_stable -----------------------------------------------------------------------
 
 def _tsc_stable(ctx):
-    health = _probe(ctx, "timesync.clocksource")
+    health = ctx.probe("timesync.clocksource")
     if isinstance(health, Unread):
         return health
     flags = (health.constant_tsc, health.nonstop_tsc)
@@ -99,8 +95,8 @@ def disciplining_daemons(ctx) -> list[str] | Unread:
     """Which running daemons adjust CLOCK_REALTIME: chronyd (unless -x), phc2sys with the
     system clock as its sink, ptp4l on software timestamping (it servoes the system clock
     then) unless free_running."""
-    chrony = _probe(ctx, "timesync.chrony")
-    ptp = _probe(ctx, "timesync.linuxptp")
+    chrony = ctx.probe("timesync.chrony")
+    ptp = ctx.probe("timesync.linuxptp")
     for rec, field in ((chrony, "pids"), (ptp, "ptp4l"), (ptp, "phc2sys")):
         if isinstance(rec, Unread):
             return rec
@@ -161,7 +157,7 @@ register(Check(
 # ---- time.synchronised ---------------------------------------------------------------------
 
 def _synchronised(ctx):
-    kt = _probe(ctx, "timesync.kernel_time")
+    kt = ctx.probe("timesync.kernel_time")
     if isinstance(kt, Unread):
         return kt
     if isinstance(kt.timex, Unread):
@@ -201,7 +197,7 @@ def _phc_present(ctx):
         return Skip(nics)
     if isinstance(nics, Unread):
         return nics
-    phcs = _probe(ctx, "timesync.phc")
+    phcs = ctx.probe("timesync.phc")
     if isinstance(phcs, Unread):
         return phcs
     if isinstance(phcs.nics, Unread):
@@ -261,7 +257,7 @@ def _float(fields: dict, key: str, source: str):
 
 
 def _ptp_servo(ctx):
-    ptp = _probe(ctx, "timesync.linuxptp")
+    ptp = ctx.probe("timesync.linuxptp")
     if isinstance(ptp, Unread):
         return ptp
     if isinstance(ptp.ptp4l, Unread):
@@ -314,7 +310,7 @@ register(Check(
 # ---- time.chrony_offset --------------------------------------------------------------------
 
 def _chrony_offset(ctx):
-    chrony = _probe(ctx, "timesync.chrony")
+    chrony = ctx.probe("timesync.chrony")
     if isinstance(chrony, Unread):
         return chrony
     if isinstance(chrony.pids, Unread):

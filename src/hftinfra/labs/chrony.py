@@ -47,9 +47,19 @@ from dataclasses import dataclass, field
 from html import escape
 
 from hftinfra.host import Reason, Unread
-from hftinfra.labs.harness import CleanupReport, Lab, LabError, LabProcess, LabUnavailable, lab_capability
+from hftinfra.labs.harness import (
+    CleanupReport,
+    ClockCheck,
+    Lab,
+    LabError,
+    LabProcess,
+    LabUnavailable,
+    check_tools,
+    lab_capability,
+    page_view,
+    read_clock,
+)
 from hftinfra.labs.net import percentile
-from hftinfra.labs.ptp import ClockCheck, check_tools, notebook_progress, read_clock
 from hftinfra.records import html_table, show, to_jsonable
 from hftinfra.timesync import ChronySource, ChronyTracking, parse_chronyc_sources, parse_chronyc_tracking
 
@@ -518,18 +528,7 @@ def lab_view(*, duration_s: float = PAGE_DURATION_S, **kwargs) -> object:
     cannot run it (not root, no ``ip``, no network namespaces, chronyd or chronyc missing),
     a one-line note saying why. Never raises for that. In a notebook, progress shows as one
     line that each step replaces. ``kwargs`` go to :func:`run_chrony_lab`."""
-    from hftinfra.page import Note
-
-    capability = lab_capability()
-    if not capability:
-        return Note(f"skipped: lab chrony {capability.reason}", "root" if "root" in capability.reason else "skip")
-    step, done = (kwargs.pop("on_step"), lambda: None) if "on_step" in kwargs else notebook_progress()
-    try:
-        return run_chrony_lab(duration_s, on_step=step, **kwargs)
-    except LabUnavailable as exc:
-        return Note(f"skipped: {exc}", "skip")
-    finally:
-        done()
+    return page_view("chrony", run_chrony_lab, duration_s, **kwargs)
 
 
 __all__ = [

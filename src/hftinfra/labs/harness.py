@@ -40,7 +40,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hftinfra.host import Unread
+
+if TYPE_CHECKING:
+    from hftinfra.timesync import KernelTime
 
 NAME_PREFIX = "hft"
 # include/uapi/linux/if.h: IFNAMSIZ is 16 bytes with the NUL; dev_valid_name() refuses
@@ -226,8 +233,6 @@ class CleanupReport:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        from html import escape
-
         rows = [(t, str(i)) for t, items in (("created", self.created), ("removed", self.removed),
                                              ("left", self.left)) for i in items]
         rows += [("error", e) for e in self.errors]
@@ -944,3 +949,120 @@ def remove_stale_namespaces(on_step: Callable[[str], object] | None = None) -> l
             if on_step:
                 on_step(f"deleted stale namespace {name}")
     return removed
+
+
+# ---------------------------------------------------------------------------------------
+# For lab modules and pages
+
+
+@dataclass(frozen=True)
+class ClockCheck:
+    """adjtimex(2) with modes 0 (it only reads; :func:`hftinfra.timesync.read_kernel_time`)
+    before and after a lab: whether the kernel clock's frequency and status stayed as they
+    were. A lab that left either changed would have disciplined the system clock."""
+
+    before: KernelTime
+    after: KernelTime
+
+    def _unread(self) -> Unread | None:
+        for reading in (self.before, self.after):
+            if isinstance(reading.timex, Unread):
+                return reading.timex
+        return None
+
+    @property
+    def untouched(self) -> bool | None:
+        """True when frequency and status read the same after as before; None when either
+        reading failed."""
+        if self._unread() is not None:
+            return None
+        b, a = self.before.timex, self.after.timex
+        return (b.freq, b.status) == (a.freq, a.status)  # type: ignore[union-attr]
+
+    @property
+    def text(self) -> str:
+        why = self._unread()
+        if why is not None:
+            return f"not checked: {why}"
+        b, a = self.before.timex, self.after.timex
+        if self.untouched:
+            return (f"untouched: adjtimex frequency {b.freq_ppm:+.3f} ppm and status {b.status:#06x} "  # type: ignore[union-attr]
+                    "read the same before and after")
+        return (f"CHANGED: adjtimex frequency {b.freq_ppm:+.3f} -> {a.freq_ppm:+.3f} ppm, "  # type: ignore[union-attr]
+                f"status {b.status:#06x} -> {a.status:#06x}")  # type: ignore[union-attr]
+
+
+def read_clock() -> KernelTime:
+    """The live kernel clock's NTP state, read only (adjtimex modes 0)."""
+    from hftinfra.host import open_host
+    from hftinfra.timesync import read_kernel_time
+
+    return read_kernel_time(open_host(None))
+
+
+def find_tool(name: str) -> str | None:
+    """A program on PATH or in the sbin folders (ptp4l and chronyd live in /usr/sbin, which a
+    non-login root shell may lack)."""
+    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
+    return shutil.which(name, path=path)
+
+
+def check_tools(lab: str, tools: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Program name -> path, or :class:`LabUnavailable` naming what is missing (one line)."""
+    found = {name: find_tool(name) for name, _package in tools}
+    missing = [(n, p) for n, p in tools if found[n] is None]
+    if missing:
+        names = " and ".join(f"'{n}'" for n, _p in missing)
+        packages = ", ".join(dict.fromkeys(p for _n, p in missing))
+        raise LabUnavailable(f"lab {lab} needs {names} (Debian package {packages}), "
+                             f"{'which is' if len(missing) == 1 else 'which are'} not installed")
+    return found  # type: ignore[return-value]
+
+
+def notebook_progress() -> tuple[Callable[[str], object] | None, Callable[[], None]]:
+    """In a notebook: one output line that each step replaces, and a function that empties it
+    when the lab is done (the result then shows below it). Elsewhere (no IPython kernel):
+    (None, a no-op)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None, lambda: None
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return None, lambda: None
+    def bundle(text: str) -> dict[str, str]:
+        html = f'<div class="hftinfra-progress"><small>{escape(text)}</small></div>' if text else ""
+        return {"text/plain": text, "text/html": html}
+
+    handle = display(bundle("starting the lab"), raw=True, display_id=True)
+
+    def step(text: str) -> None:
+        handle.update(bundle(text), raw=True)
+
+    def done() -> None:
+        # An output cannot be taken back, only emptied: an empty HTML part shows nothing.
+        handle.update(bundle(""), raw=True)
+
+    return step, done
+
+
+def page_view(lab: str, run: Callable[..., object], *args, progress: bool = True, **kwargs) -> object:
+    """What a page shows for a lab: ``run(*args, **kwargs)``'s result, or, when this machine
+    cannot run the lab (not root, no ``ip``, no network namespaces, a tool missing), a
+    one-line note saying why; never raises for that. With ``progress``, in a notebook, one
+    line that each step replaces (unless the caller passes its own ``on_step``)."""
+    from hftinfra.page import Note
+
+    capability = lab_capability()
+    if not capability:
+        return Note(f"skipped: lab {lab} {capability.reason}", "root" if "root" in capability.reason else "skip")
+    done: Callable[[], None] = lambda: None  # noqa: E731
+    if progress and "on_step" not in kwargs:
+        kwargs["on_step"], done = notebook_progress()
+    try:
+        return run(*args, **kwargs)
+    except LabUnavailable as exc:
+        return Note(f"skipped: {exc}", "skip")
+    finally:
+        done()

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import textwrap
 import time
@@ -63,7 +62,9 @@ from hftinfra.labs.harness import (
     LabProcess,
     LabUnavailable,
     VethPair,
+    check_tools,
     lab_capability,
+    page_view,
 )
 from hftinfra.measure.interrupts import softirq_rates
 from hftinfra.records import html_table, show, to_jsonable
@@ -1090,12 +1091,9 @@ _TOOLS = {"xps": ("tc", "iproute2"), "ping-pong": ("ethtool", "ethtool")}
 
 
 def _check_tools(parts: Sequence[str]) -> None:
-    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(("/usr/sbin", "/sbin", "/usr/bin", "/bin"))
     for part in parts:
         if part in _TOOLS:
-            tool, package = _TOOLS[part]
-            if shutil.which(tool, path=path) is None:
-                raise LabUnavailable(f"lab net {part} needs '{tool}' (Debian package {package}), which is not installed")
+            check_tools(f"net {part}", [_TOOLS[part]])
 
 
 def run_net_lab(parts: Sequence[str] = PARTS, *, count: int = ROUND_TRIPS, packets: int = RPS_PACKETS,
@@ -1134,17 +1132,9 @@ def lab_view(part: str, **kwargs) -> object:
     the notebook) or, when this machine cannot run the lab (not root, no ``ip``, no network
     namespaces, a tool missing), a one-line note saying why. Never raises for that.
     ``kwargs`` go to :func:`run_net_lab` (``count``, ``busy_poll_us``, ``on_step``, ...)."""
-    from hftinfra.page import Note
-
     if part not in PAGE_PARTS:
         raise ValueError(f"lab_view part must be one of {', '.join(PAGE_PARTS)}, not {part!r}")
-    capability = lab_capability()
-    if not capability:
-        return Note(f"skipped: lab net {capability.reason}", "root" if "root" in capability.reason else "skip")
-    try:
-        return run_net_lab(PAGE_PARTS[part], **kwargs)
-    except LabUnavailable as exc:
-        return Note(f"skipped: {exc}", "skip")
+    return page_view("net", run_net_lab, PAGE_PARTS[part], progress=False, **kwargs)
 
 
 __all__ = [

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -50,10 +49,23 @@ from dataclasses import dataclass, field
 from html import escape
 
 from hftinfra.host import Reason, Unread
-from hftinfra.labs.harness import CleanupReport, Lab, LabError, LabProcess, LabUnavailable, lab_capability
+from hftinfra.labs.harness import (
+    CleanupReport,
+    ClockCheck,
+    Lab,
+    LabError,
+    LabProcess,
+    LabUnavailable,
+    check_tools,
+    find_tool,
+    lab_capability,
+    notebook_progress,
+    page_view,
+    read_clock,
+)
 from hftinfra.labs.net import percentile
 from hftinfra.records import html_table, show, to_jsonable
-from hftinfra.timesync import KernelTime, ServoSample, parse_pmc, parse_ptp4l_log, read_kernel_time
+from hftinfra.timesync import ServoSample, parse_pmc, parse_ptp4l_log
 
 SCHEMA = "hftinfra.lab.ptp"
 SCHEMA_VERSION = 1
@@ -69,7 +81,6 @@ POLL_S = 0.2
 # unix(7): sun_path holds 108 bytes with the terminating NUL.
 UDS_PATH_MAX = 107
 TOOLS = (("ptp4l", "linuxptp"), ("pmc", "linuxptp"))
-_SBIN = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 DOCS = {
     "ptp4l": "ptp4l(8) (free_running, uds_address, freq_est_interval, summary_interval)",
@@ -392,99 +403,8 @@ def _pmc_html(inst: PtpInstance) -> str:
 # The system clock, read only
 
 
-@dataclass(frozen=True)
-class ClockCheck:
-    """adjtimex(2) with modes 0 (it only reads; :func:`hftinfra.timesync.read_kernel_time`)
-    before and after a lab: whether the kernel clock's frequency and status stayed as they
-    were. A lab that left either changed would have disciplined the system clock."""
-
-    before: KernelTime
-    after: KernelTime
-
-    def _unread(self) -> Unread | None:
-        for reading in (self.before, self.after):
-            if isinstance(reading.timex, Unread):
-                return reading.timex
-        return None
-
-    @property
-    def untouched(self) -> bool | None:
-        """True when frequency and status read the same after as before; None when either
-        reading failed."""
-        if self._unread() is not None:
-            return None
-        b, a = self.before.timex, self.after.timex
-        return (b.freq, b.status) == (a.freq, a.status)  # type: ignore[union-attr]
-
-    @property
-    def text(self) -> str:
-        why = self._unread()
-        if why is not None:
-            return f"not checked: {why}"
-        b, a = self.before.timex, self.after.timex
-        if self.untouched:
-            return (f"untouched: adjtimex frequency {b.freq_ppm:+.3f} ppm and status {b.status:#06x} "  # type: ignore[union-attr]
-                    "read the same before and after")
-        return (f"CHANGED: adjtimex frequency {b.freq_ppm:+.3f} -> {a.freq_ppm:+.3f} ppm, "  # type: ignore[union-attr]
-                f"status {b.status:#06x} -> {a.status:#06x}")  # type: ignore[union-attr]
-
-
-def read_clock() -> KernelTime:
-    """The live kernel clock's NTP state, read only (adjtimex modes 0)."""
-    from hftinfra.host import open_host
-
-    return read_kernel_time(open_host(None))
-
-
 # ---------------------------------------------------------------------------------------
 # Running
-
-
-def find_tool(name: str) -> str | None:
-    """A program on PATH or in the sbin folders (ptp4l and chronyd live in /usr/sbin, which a
-    non-login root shell may lack)."""
-    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(_SBIN)
-    return shutil.which(name, path=path)
-
-
-def check_tools(lab: str, tools: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Program name -> path, or :class:`LabUnavailable` naming what is missing (one line)."""
-    found = {name: find_tool(name) for name, _package in tools}
-    missing = [(n, p) for n, p in tools if found[n] is None]
-    if missing:
-        names = " and ".join(f"'{n}'" for n, _p in missing)
-        packages = ", ".join(dict.fromkeys(p for _n, p in missing))
-        raise LabUnavailable(f"lab {lab} needs {names} (Debian package {packages}), "
-                             f"{'which is' if len(missing) == 1 else 'which are'} not installed")
-    return found  # type: ignore[return-value]
-
-
-def notebook_progress() -> tuple[Callable[[str], object] | None, Callable[[], None]]:
-    """In a notebook: one output line that each step replaces, and a function that empties it
-    when the lab is done (the result then shows below it). Elsewhere (no IPython kernel):
-    (None, a no-op)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return None, lambda: None
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):
-        return None, lambda: None
-    def bundle(text: str) -> dict[str, str]:
-        html = f'<div class="hftinfra-progress"><small>{escape(text)}</small></div>' if text else ""
-        return {"text/plain": text, "text/html": html}
-
-    handle = display(bundle("starting the lab"), raw=True, display_id=True)
-
-    def step(text: str) -> None:
-        handle.update(bundle(text), raw=True)
-
-    def done() -> None:
-        # An output cannot be taken back, only emptied: an empty HTML part shows nothing.
-        handle.update(bundle(""), raw=True)
-
-    return step, done
 
 
 def _say(lab: Lab, text: str) -> None:
@@ -624,18 +544,7 @@ def lab_view(*, duration_s: float = PAGE_DURATION_S, **kwargs) -> object:
     cannot run it (not root, no ``ip``, no network namespaces, ptp4l or pmc missing), a
     one-line note saying why. Never raises for that. In a notebook, progress shows as one
     line that each step replaces. ``kwargs`` go to :func:`run_ptp_lab`."""
-    from hftinfra.page import Note
-
-    capability = lab_capability()
-    if not capability:
-        return Note(f"skipped: lab ptp {capability.reason}", "root" if "root" in capability.reason else "skip")
-    step, done = (kwargs.pop("on_step"), lambda: None) if "on_step" in kwargs else notebook_progress()
-    try:
-        return run_ptp_lab(duration_s, on_step=step, **kwargs)
-    except LabUnavailable as exc:
-        return Note(f"skipped: {exc}", "skip")
-    finally:
-        done()
+    return page_view("ptp", run_ptp_lab, duration_s, **kwargs)
 
 
 __all__ = [
