@@ -730,6 +730,29 @@ def test_linuxptp_unreadable_pieces_are_unknown(tree, tmp_path):
     assert isinstance(bare.ptp4l, Unread) and isinstance(bare.ptp4l_running, Unread)
 
 
+JOURNAL = "journalctl --no-pager -o short-monotonic -n 500 -t ptp4l -t phc2sys"
+JOURNAL_HINT = ("Hint: You are currently not seeing messages from other users and the system.\n"
+                "      Users in groups 'adm', 'systemd-journal' can see all messages.\n"
+                "      Pass -q to turn off this notice.\n")
+
+
+def test_servo_log_a_partial_journal_is_unknown_not_empty(tree):
+    # A user outside the journal's groups sees only their own entries, exit 0: "no lines" then
+    # says nothing about a ptp4l running as root.
+    hidden = read_linuxptp(tree({**LISTED, **commands({JOURNAL: (0, "-- No entries --\n", JOURNAL_HINT)})}))
+    assert hidden.log.reason is Reason.DENIED and "own entries" in hidden.log.detail
+    # Lines that did show are real, notice or not.
+    line = ("[ 5374090.201112] host-1 ptp4l[100]: [5374090.200] master offset 7 s2 freq -1021 path delay 812\n")
+    mine = read_linuxptp(tree({**LISTED, **commands({JOURNAL: (0, line, JOURNAL_HINT)})}))
+    assert [s.offset_ns for s in mine.log] == [7]
+    refused = read_linuxptp(tree({**LISTED, **commands({JOURNAL: (
+        1, "", JOURNAL_HINT + "No journal files were opened due to insufficient permissions.\n")})}))
+    assert refused.log.reason is Reason.DENIED
+    # Root with a journal that holds no servo line: an honest empty answer.
+    empty = read_linuxptp(tree({**LISTED, **commands({JOURNAL: "-- No entries --\n"})}))
+    assert empty.log == ()
+
+
 # ---- never crash on arbitrary input ------------------------------------------------------
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400)

@@ -1787,11 +1787,23 @@ def read_servo_log(host: Host) -> tuple[ServoSample, ...] | Unread:
             return Unread(Reason.UNSUPPORTED, result.source, "journalctl is not installed: ptp4l and phc2sys log "
                                                              "to syslog, which is not read here")
         return result
+    key = " ".join(JOURNAL_ARGV)
+    said = " ".join(result.stderr.split())
+    if "insufficient permissions" in said:
+        return Unread(Reason.DENIED, key, f"journalctl: {said}")
     if not result.ok:
         return _command_unread(result, "journalctl failed")
-    if "No journal files" in result.stderr:
-        return Unread(Reason.MISSING, " ".join(JOURNAL_ARGV), f"no journal: {result.stderr.strip()}")
-    return parse_ptp4l_log(result.stdout)
+    if "No journal files" in said:
+        return Unread(Reason.MISSING, key, f"no journal: {said}")
+    samples = parse_ptp4l_log(result.stdout)
+    # systemd's journal-util.c prints this notice (exit 0) to a user outside the journal's
+    # groups: only that user's own entries are shown, and ptp4l and phc2sys run as root. Lines
+    # that did show are real; none shown is unknown, not "no servo lines".
+    if not samples and "not seeing messages from other users" in said:
+        return Unread(Reason.DENIED, key, "journalctl shows this user only their own entries "
+                                          "(not in the systemd-journal or adm group): ptp4l and "
+                                          "phc2sys lines, if any, are hidden")
+    return samples
 
 
 @probe("timesync.linuxptp")
