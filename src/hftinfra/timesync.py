@@ -1486,7 +1486,9 @@ def parse_pmc(text: str) -> dict[str, dict[str, str]]:
 @dataclass(frozen=True)
 class ServoSample:
     """One servo line of ptp4l or phc2sys. ``kind`` ``offset`` (one sample: offset, servo
-    state, frequency adjustment, path delay) or ``summary`` (with ``summary_interval``: RMS
+    state, frequency, path delay; ``freq`` is the servo's frequency adjustment in ppb, or,
+    with ``free_running 1``, the measured frequency offset between the clocks,
+    (1 - ratio) * 1e9, as linuxptp's clock.c clock_no_adjust prints it) or ``summary`` (with ``summary_interval``: RMS
     and max of the offsets, mean and deviation of frequency and delay). ``time_s`` is the
     CLOCK_MONOTONIC time linuxptp stamps its lines with (print.c), None when the line has
     none. ``state``: ``s0`` unlocked, ``s1`` clock step, ``s2`` locked, ``s3`` locked and
