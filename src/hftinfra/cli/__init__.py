@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "snapshot": ("hftinfra.cli.snapshot", "capture what the probes read into a snapshot"),
     "audit": ("hftinfra.cli.audit", "check this host (or a snapshot) against a tuning profile"),
     "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
+    "jitter": ("hftinfra.cli.jitter", "measure OS noise per CPU and name what caused each gap"),
     "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net, lab ptp, lab chrony"),
 }
 
