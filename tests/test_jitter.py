@@ -276,3 +276,35 @@ def test_a_disturbance_is_named_among_the_causes():
     assert any(t.comm == "hftnoise" for t in run.legs[0].counts.tasks)
     assert run.gaps_figure() is not None and run.causes_figure() is not None
     assert "causes of the" in run.to_text()
+
+
+# ---- a recorded run on the tuned fixture -------------------------------------------------
+
+def test_the_tuned_fixture_carries_a_recorded_run():
+    from conftest import HOSTS
+
+    from hftinfra.measure.jitter.run import recorded_jitter
+
+    run = recorded_jitter(open_host(HOSTS / "tuned-2s"))
+    assert run.recorded_from and "recorded" in run.to_text()
+    assert [leg.engine for leg in run.legs] == ["python", "oslat"] and run.cpus == (9, 10)
+    for leg in run.legs:
+        for c in leg.result.cpus:
+            # An isolated nohz_full core: nothing at or above 10 µs, the max a few µs.
+            assert c.at_or_above[10_000] == 0 and c.max_ns <= 5_000
+    assert set(run.ratios()) == {9, 10}
+    assert run.ccdf_figure() is not None
+    none = recorded_jitter(open_host(HOSTS / "untuned-2s"))
+    assert none.reason.value == "missing" and "no recorded jitter run" in none.detail
+    assert recorded_jitter(open_host()).reason.value == "unsupported"
+
+
+def test_a_damaged_recorded_run_is_malformed_not_a_crash(tmp_path):
+    from hftinfra.measure.jitter.run import recorded_jitter
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "cmdline").write_text("ro\n")
+    (tmp_path / "hftinfra").mkdir()
+    (tmp_path / "hftinfra" / "jitter.json").write_text('{"kind": "hftinfra.jitter", "schema": 1, "legs": 3}')
+    got = recorded_jitter(open_host(tmp_path))
+    assert got.reason.value == "malformed" and "damaged" in got.detail

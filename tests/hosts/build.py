@@ -2221,7 +2221,72 @@ def _overlay_unreadable(m: Model, f: dict) -> None:
     f[f"{CPU}/cpufreq/policy0/scaling_max_freq"] = ""
 
 
-OVERLAYS = {"cpu0-offline": _overlay_cpu0_offline, "unreadable": _overlay_unreadable}
+# ---- a recorded jitter run ------------------------------------------------------------------
+
+def _overlay_tuned(m: Model, f: dict) -> None:
+    f["/hftinfra/jitter.json"] = tuned_jitter_json(m)
+
+
+def tuned_jitter_json(m: Model) -> str:
+    """``hftinfra jitter --compare --cpus 9,10 --duration 5 --json`` as the tuned host would
+    have answered: the python engine, then oslat, on two isolated nohz_full CPUs. The engines'
+    own outputs are written first (the busy loop's record, oslat's JSON) and read through the
+    library's parsers, so the run is in the format the command writes."""
+    sys.path.insert(0, str(HERE.parent.parent / "src"))
+    from hftinfra.measure.jitter.busyloop import record_to_cpu
+    from hftinfra.measure.jitter.model import CountDelta, CountsAttribution, EngineResult
+    from hftinfra.measure.jitter.rttests import parse_oslat_json
+    from hftinfra.measure.jitter.run import JitterLeg, JitterRun
+
+    cpus = (9, 10)
+    start = 7_216_004_113_000_000
+    py_cpus = []
+    for k, cpu in enumerate(cpus):
+        # 10 ns buckets under the 5 µs threshold; one turn of the loop about 60 ns on 3.6 GHz.
+        linear = [0] * 501
+        for bucket, n in ((5, 1_200_000), (6, 79_400_000 + 1000 * k), (7, 2_500_000), (8, 180_000), (9, 41_000),
+                          (12, 9_800), (25, 1_300), (40, 410), (95, 63), (150, 11), (210, 4 + k), (231, 1)):
+            linear[bucket] = n
+        py_cpus.append(record_to_cpu({
+            "cpu": cpu, "pid": 40_100 + k, "tid": 40_100 + k, "width_ns": 10, "threshold_ns": 5000,
+            "threshold_asked_ns": 5000, "turn_ns": 65.0, "floor_ns": 195, "linear": linear, "gaps": [],
+            "gaps_not_kept": 0, "start_ns": start, "end_ns": start + 5_000_000_000, "interrupted": False}))
+    python = EngineResult("python", tuple(py_cpus), command="python -m hftinfra.measure.jitter.busyloop ...",
+                          version="3.11.7")
+    threads = {}
+    for k, cpu in enumerate(cpus):
+        threads[str(k)] = {"cpu": cpu, "freq": 3600, "min": 1, "avg": 1.0, "max": 3 - k, "duration": 5.0,
+                           "histogram": {"1": 191_204_118 + 35 * k, "2": 14 - 3 * k, **({"3": 2} if k == 0 else {})}}
+    oslat_doc = {
+        "file_version": 1, "cmdline:": "oslat -c 9,10 -D 5 -b 1024 -q --json=/tmp/oslat.json -C 0",
+        "rt_test_version:": "2.40", "start_time": "Thu, 18 Apr 2024 14:05:02 +0000",
+        "end_time": "Thu, 18 Apr 2024 14:05:08 +0000", "return_code": 0,
+        "sysinfo": {"sysname": "Linux", "nodename": m.hostname, "release": m.kernel, "version": m.kernel_build,
+                    "machine": "x86_64", "realtime": 0},
+        "num_threads": len(cpus), "thread": threads}
+    oslat = parse_oslat_json(json.dumps(oslat_doc))
+    oslat = EngineResult(oslat.engine, oslat.cpus, command=oslat_doc["cmdline:"], version=oslat.version,
+                         notes=oslat.notes)
+
+    def counts(window_s: float, loc: int, own: bool) -> CountsAttribution:
+        # nohz_full with one task: no tick (since 4.17 the residual 1 Hz tick runs remotely);
+        # what is left is the odd RCU callback kicked off the CPU and a vmstat flush.
+        deltas = []
+        for cpu in cpus:
+            deltas += [CountDelta(cpu, "LOC", "arch", loc, "Local timer interrupts"),
+                       CountDelta(cpu, "CAL", "arch", 1, "Function call interrupts")]
+        return CountsAttribution(window_s=window_s, deltas=tuple(deltas), tasks=(),
+                                 steal_ns={c: 0 for c in cpus}, own_involuntary={c: 0 for c in cpus} if own else {})
+
+    legs = (JitterLeg(python, counts(5.21, 2, True), None, start),
+            JitterLeg(oslat, counts(6.24, 3, False), None, None))
+    run = JitterRun(cpus=cpus, duration_s=5.0, threshold_ns=5000, engine="compare", fifo=None, legs=legs,
+                    hostname=m.hostname, kernel=m.kernel, virtualization=f"bare metal (DMI vendor {m.vendor[0]!r}, no 'hypervisor' flag)",
+                    started_at="2024-04-18T14:04:55+00:00")
+    return json.dumps(run.to_json(), indent=1, sort_keys=True)
+
+
+OVERLAYS = {"cpu0-offline": _overlay_cpu0_offline, "unreadable": _overlay_unreadable, "tuned-2s": _overlay_tuned}
 
 
 def files_for(name: str) -> dict[str, str | bytes | Link]:

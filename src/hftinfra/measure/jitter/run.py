@@ -619,6 +619,24 @@ def load_jitter(path: str | os.PathLike) -> JitterRun:
     return jitter_from_json(doc, str(path))
 
 
+RECORDED = "/hftinfra/jitter.json"
+
+
+def recorded_jitter(host: Host) -> JitterRun | Unread:
+    """The jitter run a snapshot carries (``hftinfra jitter --json`` saved as
+    ``hftinfra/jitter.json`` inside it), marked as recorded; why not when it has none."""
+    if host.is_live:
+        return Unread(Reason.UNSUPPORTED, RECORDED, "a live host has no recorded run: measure it")
+    text = host.read(RECORDED)
+    if isinstance(text, Unread):
+        return Unread(text.reason, RECORDED, "this snapshot holds no recorded jitter run"
+                      if text.reason is Reason.MISSING else text.detail)
+    try:
+        return jitter_from_json(json.loads(text), f"{RECORDED} in the snapshot")
+    except ValueError as exc:
+        return Unread(Reason.MALFORMED, RECORDED, str(exc).splitlines()[0])
+
+
 __all__ = ["DURATION_S", "ENGINE_CHOICES", "JitterError", "JitterLeg", "JitterRun", "MAX_DURATION_S",
            "SCHEMA_VERSION", "THRESHOLD_NS", "check_cpus", "default_cpus", "jitter_from_json", "load_jitter",
-           "measure_jitter", "parse_cpus_arg", "pick_engine"]
+           "measure_jitter", "parse_cpus_arg", "pick_engine", "recorded_jitter"]
