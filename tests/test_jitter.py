@@ -308,3 +308,15 @@ def test_a_damaged_recorded_run_is_malformed_not_a_crash(tmp_path):
     (tmp_path / "hftinfra" / "jitter.json").write_text('{"kind": "hftinfra.jitter", "schema": 1, "legs": 3}')
     got = recorded_jitter(open_host(tmp_path))
     assert got.reason.value == "malformed" and "damaged" in got.detail
+
+
+def test_a_record_larger_than_a_pipe_does_not_hang_the_run():
+    import threading
+
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("run", run_python([LAST], 2.0, 400)), daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "the loop's record never arrived"
+    c = got["run"].result.cpus[0]
+    assert c.samples > 0 and c.gaps_seen == len(c.gaps)

@@ -21,9 +21,11 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -259,8 +261,20 @@ def run_python(cpus: Iterable[int], duration_s: float, threshold_ns: int, *, fif
             "--threshold-ns", str(int(threshold_ns))]
     if fifo is not None:
         argv += ["--fifo", str(int(fifo))]
-    children = {cpu: subprocess.Popen([*argv, "--cpu", str(cpu)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True) for cpu in cpus}
+    # Each loop writes its record to a file: a record (histogram and gaps) can be larger than
+    # a pipe holds, and a child blocked writing to a pipe nobody reads yet never exits.
+    folder = tempfile.mkdtemp(prefix="hftinfra-busyloop-")
+    outs = {cpu: os.path.join(folder, f"cpu{cpu}.json") for cpu in cpus}
+    try:
+        return _run_children(cpus, argv, outs, duration_s, progress, fifo)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_children(cpus: list[int], argv: list[str], outs: dict[int, str], duration_s: float,
+                  progress: Callable[[float], None] | None, fifo: int | None) -> PythonRun:
+    children = {cpu: subprocess.Popen([*argv, "--cpu", str(cpu), "--out", outs[cpu]], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True) for cpu in cpus}
     interrupted = False
     began = time.monotonic()
     expected = duration_s + CALIBRATION_S
@@ -284,15 +298,16 @@ def run_python(cpus: Iterable[int], duration_s: float, threshold_ns: int, *, fif
     for cpu, c in children.items():
         while True:
             try:
-                out, err = c.communicate()
+                _, err = c.communicate()
                 break
             except KeyboardInterrupt:
                 interrupted = True
                 c.send_signal(signal.SIGTERM)
         try:
-            records[cpu] = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err.strip()[-300:]}
-        except (ValueError, IndexError):
-            records[cpu] = {"error": f"no record from the loop: {(err or out).strip()[-300:]}"}
+            with open(outs[cpu], encoding="utf-8") as f:
+                records[cpu] = json.load(f)
+        except (OSError, ValueError):
+            records[cpu] = {"error": f"no record from the loop: {(err or '').strip()[-300:] or f'exit {c.returncode}'}"}
         if "error" in records[cpu]:
             errors.append(f"CPU {cpu}: {records[cpu]['error']}")
     if errors:
@@ -322,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--threshold-ns", type=int, required=True)
     parser.add_argument("--fifo", type=int)
+    parser.add_argument("--out", help="write the record to this file (default: stdout)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
@@ -332,9 +348,14 @@ def main(argv: list[str] | None = None) -> int:
         record = {"cpu": args.cpu, "error": "interrupted before the loop started"}
     except OSError as exc:
         record = {"cpu": args.cpu, "error": f"{exc.strerror or exc} (errno {exc.errno})"}
-    json.dump(record, sys.stdout, separators=(",", ":"))
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    if args.out:
+        with open(args.out + ".part", "w", encoding="utf-8") as f:
+            json.dump(record, f, separators=(",", ":"))
+        os.replace(args.out + ".part", args.out)
+    else:
+        json.dump(record, sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        sys.stdout.flush()
     return 1 if "error" in record else 0
 
 

@@ -1239,6 +1239,10 @@ def _unescape_mount(path: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
+# Sessions that find no tracefs mount one here (a temporary folder with this prefix).
+PRIVATE_MOUNT_PREFIX = "hftinfra-tracefs-"
+
+
 def find_tracefs(mounts_text: str | None = None) -> str | Unread:
     """Where tracefs is mounted (``/proc/mounts``), or why none can be used."""
     if mounts_text is None:
@@ -1252,6 +1256,8 @@ def find_tracefs(mounts_text: str | None = None) -> str | Unread:
         if len(parts) < 3:
             continue
         point, fstype = _unescape_mount(parts[1]), parts[2]
+        if os.path.basename(point).startswith(PRIVATE_MOUNT_PREFIX):
+            continue  # another session's own mount: it unmounts it when it ends
         if fstype == "tracefs":
             candidates.append(point)
         elif fstype == "debugfs":  # kernels before 4.1 show tracing inside debugfs
@@ -1445,7 +1451,7 @@ class TraceSession:
     def _start(self) -> None:
         where = find_tracefs()
         if isinstance(where, Unread):
-            point = tempfile.mkdtemp(prefix="hftinfra-tracefs-")
+            point = tempfile.mkdtemp(prefix=PRIVATE_MOUNT_PREFIX)
             if _libc().mount(b"nodev", point.encode(), b"tracefs", 0, None) != 0:
                 err = ctypes.get_errno()
                 os.rmdir(point)
@@ -1611,7 +1617,12 @@ class TraceSession:
         if self.tracefs is not None and self.globals_before:
             self.globals_after = self._read_globals()
         if self.mounted is not None:
-            if _libc().umount2(self.mounted.encode(), 0) != 0:
+            failed = _libc().umount2(self.mounted.encode(), 0) != 0
+            if failed and ctypes.get_errno() == errno.EBUSY:
+                # Something still holds a file there: detach the mount now (MNT_DETACH, 2),
+                # the kernel frees it when the last file is closed.
+                failed = _libc().umount2(self.mounted.encode(), 2) != 0
+            if failed:
                 self.cleanup_errors.append(f"umount {self.mounted}: {os.strerror(ctypes.get_errno())}")
             else:
                 try:
