@@ -318,8 +318,9 @@ def _run_children(cpus: list[int], argv: list[str], outs: dict[int, str], durati
     interrupted = interrupted or any(records[c].get("interrupted") for c in cpus)
     notes = []
     if fifo is not None:
-        notes.append(f"SCHED_FIFO priority {fifo}: the kernel's RT throttling (sched_rt_runtime_us) takes the CPU "
-                     "back for the rest of each period")
+        notes.append(f"SCHED_FIFO priority {fifo}: RT bandwidth control (sched_rt_runtime_us of sched_rt_period_us; "
+                     "on 6.12 and later without RT group scheduling, the fair deadline server, and only when other "
+                     "tasks wait) can take the CPU back for part of each period")
     result = EngineResult("python", per_cpu, command=" ".join(argv[:3]) + " ...", version=platform.python_version(),
                           interrupted=interrupted, notes=tuple(notes))
     return PythonRun(result, {cpu: int(records[cpu]["tid"]) for cpu in cpus},
