@@ -320,3 +320,10 @@ def test_a_record_larger_than_a_pipe_does_not_hang_the_run():
     assert not t.is_alive(), "the loop's record never arrived"
     c = got["run"].result.cpus[0]
     assert c.samples > 0 and c.gaps_seen == len(c.gaps)
+
+
+def test_an_offline_cpu_is_named_offline():
+    from conftest import HOSTS
+
+    with pytest.raises(JitterError, match="CPU 0 is offline"):
+        check_cpus(open_host(HOSTS / "cpu0-offline"), [0])
