@@ -50,7 +50,7 @@ def parse_task_stat(text: str) -> tuple[str, int] | None:
     """``(comm, processor)`` from /proc/PID/task/TID/stat. The comm is between the first
     ``(`` and the last ``)`` (it may hold spaces and parentheses); ``processor`` is field 39.
 
-    >>> parse_task_stat("42 (kworker/1:2 (x)) I 2 0 0 0 -1 69238880 0 0 0 0 0 3 0 0 0 20 0 1 0 "
+    >>> parse_task_stat("42 (kworker/1:2 (x)) I 2 0 0 0 -1 69238880 0 0 0 0 3 0 0 0 20 0 1 0 "
     ...                 "23 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0")
     ('kworker/1:2 (x)', 1)
     """

@@ -504,10 +504,24 @@ def _leg(host: Host, engine: str, cpus: tuple[int, ...], duration_s: float, thre
     if trace_wanted and trace_why is None:
         trace = _trace_module()
         session = trace.TraceSession(set(cpus), duration_s)
+    capture = None
     if session is not None:
-        with session:
+        failed: Exception | None = None
+        result = None
+        try:
+            with session:
+                result, tids, start_ns, involuntary = _run_engine(engine, cpus, duration_s, threshold_ns, fifo,
+                                                                  progress)
+                capture = session.stop()
+        except (OSError, _trace_module().TraceError) as exc:
+            # The trace failed, not the measurement: keep the engine's figures and say why
+            # there are no per-gap causes.
+            failed = exc
+        if result is None:
             result, tids, start_ns, involuntary = _run_engine(engine, cpus, duration_s, threshold_ns, fifo, progress)
-            capture = session.stop()
+        if failed is not None or capture is None:
+            trace_result = Unread(Reason.UNSUPPORTED, "tracefs", f"the trace session failed: {failed}")
+    if capture is not None:
         trace = _trace_module()
         if engine == "python":
             gaps = [g for c in result.cpus for g in c.gaps]
@@ -515,7 +529,7 @@ def _leg(host: Host, engine: str, cpus: tuple[int, ...], duration_s: float, thre
         else:
             trace_result = trace.summarise_run(capture, set(cpus), own_tids=_own_threads() | set(result.pids),
                                                own_comms=(engine,))
-    else:
+    elif session is None:
         result, tids, start_ns, involuntary = _run_engine(engine, cpus, duration_s, threshold_ns, fifo, progress)
         if trace_wanted:
             trace_result = trace_why
