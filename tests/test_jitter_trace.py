@@ -696,3 +696,29 @@ def test_live_interrupt_inside_the_block_removes_the_instance(error):
     assert session.instance is None and session.mounted is None and session.globals_changed == {}
     after = global_settings()
     assert name not in after["instances"] and after == before
+
+
+def test_a_full_buffer_is_said_not_hidden():
+    """A buffer too small for the run fills (overwrite off): the kernel then refuses the stop
+    markers (EBADF); the capture still comes back, and says what it lost."""
+    from hftinfra.measure.jitter.busyloop import run_python
+
+    why = trace.trace_available()
+    if why is not None:
+        pytest.skip(f"no tracing here: {why.detail}")
+    cpu = max(os.sched_getaffinity(0))
+    sleeper = ("import os, sys, time\nos.sched_setaffinity(0, {int(sys.argv[1])})\n"
+               "end = time.time() + 3\nwhile time.time() < end:\n    time.sleep(0.0001)\n")
+    noise = subprocess.Popen([sys.executable, "-c", sleeper, str(cpu)])
+    try:
+        with trace.TraceSession({cpu}, 1.0, buffer_kb=8) as session:
+            loop = run_python([cpu], 1.0, 5000)
+            capture = session.stop()
+    finally:
+        noise.kill()
+        noise.wait()
+    assert isinstance(capture.lost(cpu), int) and capture.lost(cpu) > 0
+    assert any("lost" in n for n in capture.notes)
+    got = trace.attribute_gaps(capture, [g for c in loop.result.cpus for g in c.gaps], set(loop.tids.values()))
+    if got.gaps:
+        assert any(t.label == "untraced" for t in got.totals)

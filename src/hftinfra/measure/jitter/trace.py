@@ -86,10 +86,12 @@ DEFAULT_EVENTS = (
 MARKER_EVENT = "ftrace/print"  # what a write to trace_marker records
 SYNC_PREFIX = "hftinfra-jitter sync"
 
-# Buffer sizing: an idle HZ=250 CPU with the default events writes a few kB/s; timer,
-# network or scheduler storms write far more. The estimate is generous, the cap keeps a
-# long run from pinning memory (the ring buffer is unswappable kernel memory).
-EST_KB_PER_CPU_SECOND = 256
+# Buffer sizing: an idle HZ=250 CPU with the default events writes a few kB/s; a task
+# sleeping 100 µs at a time beside the loop wrote about 46,000 events (some 2 MB) in a
+# second, and network or scheduler storms write more. A full buffer (overwrite off) drops
+# what comes after, so the estimate is generous; the caps keep a long run from pinning
+# memory (the ring buffer is unswappable kernel memory).
+EST_KB_PER_CPU_SECOND = 2048
 MIN_BUFFER_KB = 1024
 MAX_BUFFER_KB = 256 * 1024
 
@@ -1373,6 +1375,7 @@ class TraceSession:
         self.capture: TraceCapture | None = None
         self.buffer_kb_read: int | None = None
         self._marker_fd: int | None = None
+        self.marker_refused: list[str] = []  # markers the ring buffer refused (full or disabled)
         self._seq = 0
         self._stopped = False
 
@@ -1505,7 +1508,15 @@ class TraceSession:
                     self._seq += 1
                     before = time.perf_counter_ns()
                     line = f"{SYNC_PREFIX} {self._seq} {phase} cpu={c} perf_ns={before}"
-                    os.write(self._marker_fd, line.encode())
+                    try:
+                        os.write(self._marker_fd, line.encode())
+                    except OSError as exc:
+                        # kernel/trace/trace.c answers EBADF ("as if not open for write") when the
+                        # ring buffer refuses the event: full with overwrite off, or disabled.
+                        if exc.errno != errno.EBADF:
+                            raise
+                        self.marker_refused.append(f"{phase} on CPU {c}")
+                        break
                     after = time.perf_counter_ns()
                     self.syncs.append(SyncWrite(c, self._seq, phase, before, after))
         finally:
@@ -1545,6 +1556,10 @@ class TraceSession:
                 symbols = {}
         self.raw = dataclasses.replace(raw, symbols=symbols)
         self.capture = parse_raw_trace(self.raw, parsed)
+        if self.marker_refused:
+            self.capture = dataclasses.replace(self.capture, notes=self.capture.notes + (
+                "the ring buffer refused clock markers (" + ", ".join(self.marker_refused) + "): it was full or "
+                "disabled, so events past that point are missing and the clock offset rests on fewer markers",))
         return self.capture
 
     @staticmethod
