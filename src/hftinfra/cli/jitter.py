@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, positive_int, seconds_type
 
 EPILOG = """\
 engines: python (a busy loop per CPU reading perf_counter_ns; it measures its own cost first
@@ -32,48 +32,28 @@ measured is printed first).
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hftinfra.measure.jitter.run import DURATION_S, ENGINE_CHOICES, THRESHOLD_NS
+    from hftinfra.measure.jitter.run import DURATION_S, ENGINE_CHOICES, MAX_DURATION_S, THRESHOLD_NS
+
+    seconds = seconds_type(MAX_DURATION_S)
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("--cpus", metavar="LIST", help="CPUs to measure, a kernel cpulist such as 1,3-5 "
                                                       "(default: the isolated CPUs, else all but the first)")
-    parser.add_argument("--duration", type=_seconds, default=DURATION_S, metavar="S",
+    parser.add_argument("--duration", type=seconds, default=DURATION_S, metavar="S",
                         help=f"seconds per engine (default: {DURATION_S:g})")
-    parser.add_argument("--threshold-ns", type=_positive, default=THRESHOLD_NS, metavar="N",
+    parser.add_argument("--threshold-ns", type=positive_int, default=THRESHOLD_NS, metavar="N",
                         help=f"a sample this long or longer is a gap, listed with its causes (default: {THRESHOLD_NS})")
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto", help="which engine measures (default: auto)")
     parser.add_argument("--compare", action="store_true", help="run the python engine, then oslat, and compare")
     parser.add_argument("--trace", action=argparse.BooleanOptionalAction, default=None,
                         help="record trace events on the measured CPUs to name each gap's causes "
                              "(default: when root and tracefs allow; --trace insists, --no-trace skips)")
-    parser.add_argument("--fifo", type=_positive, metavar="PRIO", help="run the measuring threads SCHED_FIFO at PRIO")
+    parser.add_argument("--fifo", type=positive_int, metavar="PRIO", help="run the measuring threads SCHED_FIFO at PRIO")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the result to FILE instead of stdout (replaced whole, or left as it was)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    from hftinfra.measure.jitter.run import MAX_DURATION_S
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_DURATION_S:g}, not {text}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import argparse
 import json
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, positive_int, seconds_type
 
 PART_CHOICES = ("rps", "xps", "ping-pong", "all")
 
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     net.add_argument("--part", choices=PART_CHOICES, default="all",
                      help="which part to run (default: all)")
-    net.add_argument("--count", type=_positive, default=None, metavar="N",
+    net.add_argument("--count", type=positive_int, default=None, metavar="N",
                      help="round trips per ping-pong condition (default: 5000)")
     net.add_argument("--json", action="store_true", help="print the result as JSON")
     net.add_argument("--samples", action="store_true",
@@ -61,14 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     from hftinfra.labs.chrony import DURATION_S as CHRONY_S
     from hftinfra.labs.ptp import DURATION_S as PTP_S
-    from hftinfra.labs.ptp import TRANSPORTS
+    from hftinfra.labs.ptp import MAX_DURATION_S, TRANSPORTS
+
+    seconds = seconds_type(MAX_DURATION_S)
 
     ptp = sub.add_parser("ptp", help="a grandmaster and a slave ptp4l over veth (software timestamps)",
                          description="A grandmaster and a slave ptp4l in two network namespaces joined by a veth "
                                      "pair, software timestamps, free_running 1 on both (no clock is adjusted): "
                                      "the slave's offset and path delay over the run, and what pmc answers.",
                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ptp.add_argument("--duration", type=_seconds, default=PTP_S, metavar="S",
+    ptp.add_argument("--duration", type=seconds, default=PTP_S, metavar="S",
                      help=f"how long the daemons run, in seconds (default: {PTP_S:g}; the first offset line "
                           "comes after about 6 s)")
     ptp.add_argument("--transport", choices=tuple(TRANSPORTS), default="L2",
@@ -78,35 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "network namespaces joined by a veth pair, both with -x (the system clock "
                                         "is not adjusted): the client's tracking and sources once a second.",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    chrony.add_argument("--duration", type=_seconds, default=CHRONY_S, metavar="S",
+    chrony.add_argument("--duration", type=seconds, default=CHRONY_S, metavar="S",
                         help=f"how long the client is sampled, in seconds (default: {CHRONY_S:g})")
     for p in (ptp, chrony):
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         p.add_argument("-o", "--output", metavar="FILE",
                        help="write the result to FILE instead of stdout (replaced whole, or left as it was)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    from hftinfra.labs.ptp import MAX_DURATION_S
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= MAX_DURATION_S:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_DURATION_S:g}, not {text}")
-    return value
 
 
 def _run_lab(args: argparse.Namespace, on_step):

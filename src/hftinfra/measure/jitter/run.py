@@ -260,13 +260,9 @@ def _ratio(x: float | None) -> str:
 
 
 def _ns(v: int | None) -> str:
-    if v is None:
-        return "?"
-    if v >= 1_000_000:
-        return f"{v / 1e6:.2f} ms"
-    if v >= 1_000:
-        return f"{v / 1e3:.1f} µs"
-    return f"{v} ns"
+    from hftinfra.measure.jitter.trace import format_ns
+
+    return "?" if v is None else format_ns(v)
 
 
 def _table(rows: list[list[str]]) -> list[str]:
