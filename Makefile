@@ -10,7 +10,8 @@ PY_STAMP := $(VENV)/.hftinfra-installed
 NPM_STAMP := node_modules/.hftinfra-installed
 # chromium drives the browser test, shellcheck lints the shell scripts; the rest are the
 # tools the labs and pages run.
-OS_PACKAGES := chromium linuxptp chrony rt-tests hwloc-nox numactl ethtool iproute2 iputils-ping shellcheck
+OS_PACKAGES := chromium linuxptp chrony rt-tests hwloc-nox numactl ethtool iproute2 iputils-ping shellcheck \
+	dnsmasq qemu-system-x86 ipxe-qemu ipxe ovmf busybox
 JUPYTERLAB_VERSION := 4.6.6
 LAB_PORT ?= 8888
 

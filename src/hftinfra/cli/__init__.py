@@ -15,6 +15,9 @@ SUBCOMMANDS = {
     "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
     "jitter": ("hftinfra.cli.jitter", "measure OS noise per CPU and name what caused each gap"),
     "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net, lab ptp, lab chrony"),
+    "provision": ("hftinfra.cli.provision",
+                  "generate a network-boot path (dnsmasq, iPXE, Kickstart, WinPE) from an inventory; swaps, "
+                  "diagnosis"),
 }
 
 

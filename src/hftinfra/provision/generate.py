@@ -1,0 +1,319 @@
+"""``hftinfra provision``: the boot path of every host in an inventory, as files.
+
+Output layout (``--out DIR``)::
+
+    DIR/MANIFEST.json                  every file written, with its SHA-256; what to copy in
+    DIR/dnsmasq/dnsmasq.conf           DHCP + TFTP for the boot subnet
+    DIR/dnsmasq/dnsmasq-proxy.conf     the same as proxy-DHCP, beside a DHCP server you do not own
+    DIR/srv/                           install at site.root: dnsmasq's tftp-root and the HTTP root
+        ipxe/hosts/MAC.ipxe            one per MAC (52-54-00-12-34-56.ipxe), handed to iPXE by dnsmasq
+        ipxe/unknown.ipxe              for MACs the inventory does not know: says so, with the MAC
+        ipxe/menu.ipxe                 every host, to boot one by hand
+        sb/autoexec.ipxe               read by a signed ipxe.efi under Secure Boot
+        grub/grub.cfg, grub/hosts/MAC.cfg   the shim -> GRUB chain under Secure Boot
+        ks/HOST.ks                     Kickstart per Linux host (RHEL 9)
+        winpe/HOST/...                 startnet.cmd, install.ps1, unattend.xml per Windows host
+
+Binaries are not generated: ``MANIFEST.json`` lists, under ``supply``, each one the boot
+path needs (``undionly.kpxe``, ``ipxe.efi``, shims, the installer's kernel) with where it
+comes from. Output is deterministic: the same inventory gives the same bytes.
+
+:func:`write_tree` refuses a directory holding files it did not write (by the manifest
+there), unless ``force``; files of an earlier run that this one no longer makes (the old
+MAC's script after a swap) are removed and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hftinfra.provision.inventory import Host, Inventory, InventoryError, mac_hyphens
+from hftinfra.provision.render import render
+
+MANIFEST = "MANIFEST.json"
+MANIFEST_VERSION = 1
+SRV = "srv"
+
+
+@dataclass(frozen=True)
+class Supply:
+    """A binary the boot path needs and no generator makes."""
+
+    path: str  # under srv/
+    what: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Generated:
+    inventory: str
+    root: str  # dnsmasq's tftp-root in the generated configuration
+    files: dict[str, bytes]  # path under DIR -> content
+    supply: tuple[Supply, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def manifest(self) -> dict:
+        return {
+            "version": MANIFEST_VERSION,
+            "generator": "hftinfra provision",
+            "inventory": self.inventory,
+            "root": self.root,
+            "files": {p: hashlib.sha256(b).hexdigest() for p, b in sorted(self.files.items())},
+            "supply": [{"path": f"{SRV}/{s.path}", "what": s.what, "source": s.source} for s in self.supply],
+        }
+
+    def manifest_bytes(self) -> bytes:
+        return (json.dumps(self.manifest(), indent=2, sort_keys=True) + "\n").encode()
+
+    def text(self, path: str) -> str:
+        return self.files[path].decode()
+
+
+def script_path(mac: str) -> str:
+    """Where a MAC's iPXE script is, relative to the TFTP root."""
+    return f"ipxe/hosts/{mac_hyphens(mac)}.ipxe"
+
+
+def mac_tag(mac: str) -> str:
+    return "mac-" + mac.replace(":", "")
+
+
+def host_plan(host: Host):
+    """The settings plan of a Linux host's profile and variables."""
+    from hftinfra.profiles import load_profile
+    from hftinfra.settings import plan_settings
+
+    profile = load_profile(host.profile)
+    hugepages = (host.hugepage_size_kb, host.hugepages) if host.hugepages is not None else None
+    return profile, plan_settings(profile, host.variables, hugepages=hugepages, nr_cpus=host.cpus)
+
+
+def generate(inventory: Inventory, *, root: str | None = None) -> Generated:
+    """Render every file for ``inventory``. ``root`` replaces site.root in dnsmasq's
+    tftp-root (a lab serving the generated srv/ where it lies)."""
+    site = inventory.site
+    name = Path(inventory.path).name
+    common = {"site": site, "inventory": name, "hosts": inventory.hosts}
+    files: dict[str, str] = {}
+    root = root or site.root
+    for proxy, out in ((False, "dnsmasq/dnsmasq.conf"), (True, "dnsmasq/dnsmasq-proxy.conf")):
+        files[out] = render("dnsmasq/dnsmasq.conf.j2", proxy=proxy, root=root, mac_tag=mac_tag,
+                            script_path=script_path, unknown_path="ipxe/unknown.ipxe", **common)
+    files[f"{SRV}/ipxe/unknown.ipxe"] = render("ipxe/unknown.ipxe.j2", **common)
+    files[f"{SRV}/ipxe/menu.ipxe"] = render("ipxe/menu.ipxe.j2", **common)
+
+    chains = {h.boot_chain for h in inventory.hosts if h.secure_boot}
+    if "ipxe-shim" in chains:
+        files[f"{SRV}/sb/autoexec.ipxe"] = render("ipxe/autoexec.ipxe.j2", **common)
+    grub_hosts = tuple(h for h in inventory.hosts if h.boot_chain == "shim-grub")
+    if grub_hosts:
+        files[f"{SRV}/grub/grub.cfg"] = render("grub/grub.cfg.j2", **{**common, "hosts": grub_hosts})
+
+    for host in inventory.hosts:
+        winpe_files: tuple[str, ...] = ()
+        wimboot: tuple[str, ...] = ()
+        if host.os_family == "windows":
+            from hftinfra.provision import winpe
+
+            for path, text in winpe.render_winpe(host, site, name).items():
+                files[f"{SRV}/{path}"] = text
+            winpe_files = tuple(winpe.WINPE_FILES)
+            wimboot = tuple(winpe.wimboot_files(host))
+        else:
+            files[f"{SRV}/ks/{host.name}.ks"] = kickstart(host, inventory)
+        for mac in host.macs:
+            files[f"{SRV}/{script_path(mac)}"] = render(
+                "ipxe/host.ipxe.j2", host=host, mac=mac, winpe_files=winpe_files, wimboot_files=wimboot, **common)
+            if host.boot_chain == "shim-grub":
+                files[f"{SRV}/grub/hosts/{mac_hyphens(mac)}.cfg"] = render("grub/host.cfg.j2", host=host, mac=mac,
+                                                                           **common)
+    return Generated(inventory=name, root=root, files={p: t.encode() for p, t in sorted(files.items())},
+                     supply=_supply(inventory))
+
+
+def kickstart(host: Host, inventory: Inventory) -> str:
+    """The Kickstart of one Linux host, with its profile's kernel arguments and %post."""
+    from hftinfra.checks.values import show_value
+    from hftinfra.profiles import PROFILE_DIR, resolve_profile_path
+
+    site = inventory.site
+    profile, plan = host_plan(host)
+    path = resolve_profile_path(host.profile)
+    shipped = path.parent == PROFILE_DIR.resolve()
+    profile_text = profile_file = ""
+    if not shipped:
+        from hftinfra.profiles import _read_yaml
+
+        includes = _read_yaml(path).get("include") or []
+        for inc in [includes] if isinstance(includes, str) else includes:
+            if "/" in inc or inc.endswith((".yaml", ".yml")):
+                raise InventoryError(f"{inventory.path}: host {host.name}: tuning.profile: {host.profile} includes "
+                                     f"{inc} by path; the new host gets only this one file, so include shipped "
+                                     "profiles by name")
+        profile_file = path.name
+        profile_text = path.read_text(encoding="utf-8")
+        if not profile_text.endswith("\n"):
+            profile_text += "\n"
+    audit_profile = profile.name if shipped else f"/etc/hftinfra/{profile_file}"
+    audit_vars = [(k, show_value(v)) for k, v in sorted(host.variables.items())]
+    tuned_name = f"hftinfra-{profile.name}"
+    ctx = {"site": site, "inventory": Path(inventory.path).name, "host": host, "plan": plan}
+    tuned_conf = render("tuned/tuned.conf.j2", sections=plan.tuned_sections(), **ctx)
+    sysctl_conf = render("tuned/sysctl.conf.j2", sysctls=plan.sysctls(), **ctx)
+    unit = render("tuned/firstboot.service.j2", audit_profile=audit_profile, audit_vars=audit_vars, **ctx)
+    return render("kickstart/host.ks.j2", kernel_args=plan.kernel_args(), cmdline=plan.cmdline(),
+                  tuned_name=tuned_name, tuned_conf=tuned_conf, sysctl_conf=sysctl_conf, firstboot_unit=unit,
+                  profile_text=profile_text, profile_file=profile_file, **ctx)
+
+
+def _supply(inventory: Inventory) -> tuple[Supply, ...]:
+    hosts = inventory.hosts
+    out: list[Supply] = []
+    plain = [h for h in hosts if h.boot_chain == "ipxe"]
+    if any(h.firmware == "bios" for h in plain):
+        out.append(Supply("undionly.kpxe", "iPXE for BIOS PXE ROMs (chains through the ROM's UNDI driver)",
+                          "Debian/Ubuntu package ipxe: /usr/lib/ipxe/undionly.kpxe; or built from ipxe.org"))
+    if any(h.firmware == "uefi" for h in plain):
+        out.append(Supply("ipxe.efi", "iPXE for x64 UEFI (also served over HTTP for HTTP boot)",
+                          "Debian/Ubuntu package ipxe: /usr/lib/ipxe/ipxe.efi; or built from ipxe.org"))
+    if any(h.boot_chain == "shim-grub" for h in hosts):
+        out += [Supply("grub/shimx64.efi", "the distribution's shim, signed by Microsoft's UEFI CA",
+                       "RHEL 9 install tree EFI/BOOT/BOOTX64.EFI (package shim-x64)"),
+                Supply("grub/grubx64.efi", "GRUB, signed by the distribution",
+                       "RHEL 9 install tree EFI/BOOT/grubx64.efi (package grub2-efi-x64)"),
+                Supply("rhel9/vmlinuz", "the installer's kernel, for GRUB to load over TFTP",
+                       "RHEL 9 install tree images/pxeboot/vmlinuz"),
+                Supply("rhel9/initrd.img", "the installer's initrd", "RHEL 9 install tree images/pxeboot/initrd.img")]
+    if any(h.boot_chain == "ipxe-shim" for h in hosts):
+        out += [Supply("sb/shimx64.efi", "iPXE's shim, signed by Microsoft's UEFI CA",
+                       "the signed iPXE release (ipxe.org, 'UEFI Secure Boot')"),
+                Supply("sb/ipxe.efi", "iPXE signed for that shim (carries no embedded script)",
+                       "the signed iPXE release (ipxe.org, 'UEFI Secure Boot')")]
+    windows = [h for h in hosts if h.os_family == "windows"]
+    site = inventory.site
+    prefix = site.http_url + "/"
+    if windows and (site.windows_tree + "/").startswith(prefix):
+        from hftinfra.provision.winpe import WIMBOOT_FILES
+
+        folder = site.windows_tree[len(prefix):]
+        out.append(Supply(f"{folder}/wimboot", "iPXE's wimboot, which boots WinPE from its WIM over HTTP",
+                          "github.com/ipxe/wimboot releases (ipxe.org/wimboot)"))
+        for path, _name in WIMBOOT_FILES:
+            out.append(Supply(f"{folder}/{path}", f"WinPE's {path.rsplit('/', 1)[-1]}",
+                              "a WinPE built with the Windows ADK (copype, with the PowerShell optional components)"))
+    return tuple(out)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+class OutputError(ValueError):
+    """An output directory that cannot be written safely (one line)."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    out: str
+    written: tuple[str, ...]  # changed or new
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]  # written by an earlier run, not by this one
+
+
+def _existing_files(out: Path) -> set[str]:
+    found = set()
+    for dirpath, _dirnames, filenames in os.walk(out):
+        for f in filenames:
+            found.add(str((Path(dirpath) / f).relative_to(out)))
+    return found
+
+
+def read_manifest(out: Path) -> dict | None:
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OutputError(f"{path}: not a manifest hftinfra wrote ({exc.__class__.__name__}); "
+                          "move it away or use --force") from None
+    if not isinstance(data, dict) or data.get("generator") != "hftinfra provision" \
+            or not isinstance(data.get("files"), dict):
+        raise OutputError(f"{path}: not a manifest hftinfra wrote; move it away or use --force")
+    return data
+
+
+def kept_root(out: Path) -> str | None:
+    """The tftp-root an earlier run wrote into ``out`` (its manifest), or None."""
+    try:
+        manifest = read_manifest(out) if out.is_dir() else None
+    except OutputError:
+        return None
+    root = (manifest or {}).get("root")
+    return root if isinstance(root, str) else None
+
+
+def write_tree(generated: Generated, out: str | Path, *, force: bool = False) -> WriteResult:
+    """Write ``generated`` under ``out``. Refuses (OutputError) when ``out`` holds files the
+    last run did not write, unless ``force``; nothing is written then."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    previous: dict[str, str] = {}
+    if out.is_dir():
+        existing = _existing_files(out)
+        manifest = None
+        try:
+            manifest = read_manifest(out)
+        except OutputError:
+            if not force:
+                raise
+        previous = dict(manifest["files"]) if manifest else {}
+        foreign = sorted(existing - set(previous) - {MANIFEST})
+        if foreign and not force:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise OutputError(f"{out}: holds files hftinfra did not write ({shown}); choose an empty directory "
+                              "or use --force")
+        # Files the last run wrote and someone changed since: overwriting loses their edit.
+        edited = sorted(p for p, digest in previous.items() if p in existing and p in generated.files
+                        and hashlib.sha256((out / p).read_bytes()).hexdigest() != digest)
+        if edited and not force:
+            raise OutputError(f"{out}: {edited[0]} was edited since hftinfra wrote it; edit the inventory instead, "
+                              "or use --force to replace it")
+    written, unchanged = [], []
+    for rel, content in generated.files.items():
+        target = out / rel
+        if target.is_file() and target.read_bytes() == content:
+            unchanged.append(rel)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(rel)
+    removed = []
+    for rel in sorted(set(previous) - set(generated.files)):
+        target = out / rel
+        if target.is_file():
+            target.unlink()
+            removed.append(rel)
+            parent = target.parent
+            while parent != out and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+    (out / MANIFEST).write_bytes(generated.manifest_bytes())
+    return WriteResult(str(out), tuple(written), tuple(unchanged), tuple(removed))
+
+
+__all__ = ["Generated", "MANIFEST", "OutputError", "Supply", "WriteResult", "generate", "host_plan", "kept_root", "kickstart",
+           "mac_tag", "read_manifest", "script_path", "write_tree"]
