@@ -36,7 +36,7 @@ def inventory_of(size: int, sample: Path = SAMPLE) -> dict:
     hosts = []
     for i in range(size):
         h = copy.deepcopy(templates[i % len(templates)])
-        h["name"] = f"{h['name']}-{i:05d}"
+        h["name"] = f"{h['name'][:9]}-{i:05d}"  # a Windows computer name has at most 15 characters
         h["macs"] = [f"02:00:{(i >> 16) & 0xff:02x}:{(i >> 8) & 0xff:02x}:{i & 0xff:02x}:{k:02x}"
                      for k in range(len(h["macs"]))]
         h.setdefault("network", {})["ip"] = f"{net.network_address + 256 + i}/16"

@@ -83,12 +83,22 @@ def mac_tag(mac: str) -> str:
     return "mac-" + mac.replace(":", "")
 
 
-def host_plan(host: Host):
-    """The settings plan of a Linux host's profile and variables."""
+def _profile(spec: str, cache: dict | None = None):
     from hftinfra.profiles import load_profile
+
+    if cache is None:
+        return load_profile(spec)
+    if spec not in cache:
+        cache[spec] = load_profile(spec)
+    return cache[spec]
+
+
+def host_plan(host: Host, cache: dict | None = None):
+    """The settings plan of a Linux host's profile and variables (``cache`` keeps loaded
+    profiles across the hosts of one generation)."""
     from hftinfra.settings import plan_settings
 
-    profile = load_profile(host.profile)
+    profile = _profile(host.profile, cache)
     hugepages = (host.hugepage_size_kb, host.hugepages) if host.hugepages is not None else None
     return profile, plan_settings(profile, host.variables, hugepages=hugepages, nr_cpus=host.cpus)
 
@@ -114,6 +124,7 @@ def generate(inventory: Inventory, *, root: str | None = None) -> Generated:
     if grub_hosts:
         files[f"{SRV}/grub/grub.cfg"] = render("grub/grub.cfg.j2", **{**common, "hosts": grub_hosts})
 
+    profiles: dict = {}
     for host in inventory.hosts:
         winpe_files: tuple[str, ...] = ()
         wimboot: tuple[str, ...] = ()
@@ -125,7 +136,7 @@ def generate(inventory: Inventory, *, root: str | None = None) -> Generated:
             winpe_files = tuple(winpe.WINPE_FILES)
             wimboot = tuple(winpe.wimboot_files(host))
         else:
-            files[f"{SRV}/ks/{host.name}.ks"] = kickstart(host, inventory)
+            files[f"{SRV}/ks/{host.name}.ks"] = kickstart(host, inventory, profiles)
         for mac in host.macs:
             files[f"{SRV}/{script_path(mac)}"] = render(
                 "ipxe/host.ipxe.j2", host=host, mac=mac, winpe_files=winpe_files, wimboot_files=wimboot, **common)
@@ -136,13 +147,13 @@ def generate(inventory: Inventory, *, root: str | None = None) -> Generated:
                      supply=_supply(inventory))
 
 
-def kickstart(host: Host, inventory: Inventory) -> str:
+def kickstart(host: Host, inventory: Inventory, cache: dict | None = None) -> str:
     """The Kickstart of one Linux host, with its profile's kernel arguments and %post."""
     from hftinfra.checks.values import show_value
     from hftinfra.profiles import PROFILE_DIR, resolve_profile_path
 
     site = inventory.site
-    profile, plan = host_plan(host)
+    profile, plan = host_plan(host, cache)
     path = resolve_profile_path(host.profile)
     shipped = path.parent == PROFILE_DIR.resolve()
     profile_text = profile_file = ""

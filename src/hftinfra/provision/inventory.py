@@ -390,6 +390,7 @@ def parse_inventory(data: Any, where: str = "inventory") -> Inventory:
     if not isinstance(raw_hosts, list) or not raw_hosts:
         raise top.sub("hosts").error(f"expected a list of hosts (name, role, macs, ...), got {_kind(raw_hosts)}")
 
+    _PROFILES.clear()
     hosts: list[Host] = []
     names: dict[str, int] = {}
     macs: dict[str, str] = {}
@@ -418,6 +419,7 @@ def parse_inventory(data: Any, where: str = "inventory") -> Inventory:
                 raise at.sub("network").sub("ip").error(f"{addr} is already {ips[addr]}'s")
             ips[addr] = f"host {host.name}"
         hosts.append(host)
+    _PROFILES.clear()
     return Inventory(path=where, site=site, hosts=tuple(hosts))
 
 
@@ -631,13 +633,19 @@ def _partitions(raw: Any, at: _At, family: str) -> tuple[Partition, ...]:
     return tuple(out)
 
 
+# Profiles loaded while one inventory is parsed (a thousand hosts share a few profiles).
+_PROFILES: dict = {}
+
+
 def _tuning(tuning: dict, at: _At, cpus: int | None, partitions: tuple[Partition, ...]):
     from hftinfra.checks.values import ValueTypeError, normalize
     from hftinfra.profiles import ProfileError, load_profile
 
     spec = _text(tuning["profile"], at.sub("profile"))
     try:
-        profile = load_profile(spec)
+        if spec not in _PROFILES:
+            _PROFILES[spec] = load_profile(spec)
+        profile = _PROFILES[spec]
     except ProfileError as exc:
         raise at.sub("profile").error(str(exc)) from None
     raw_vars = tuning.get("vars") or {}

@@ -61,7 +61,7 @@ def render_winpe(host: Host, site: Site, inventory: str = "the inventory") -> di
         raise InventoryError(f"host {host.name}: WinPE files are for Windows hosts, not {host.os_family}")
     computer = host.name.upper()
     if len(computer) > COMPUTER_NAME_MAX:
-        raise InventoryError(f"host {host.name}: name: a Windows computer name has at most "
+        raise InventoryError(f"{inventory}: host {host.name}: name: a Windows computer name has at most "
                              f"{COMPUTER_NAME_MAX} characters")
     uefi = host.firmware == "uefi"
     ctx = {
