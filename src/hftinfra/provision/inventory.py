@@ -27,7 +27,8 @@ An inventory is one YAML file (``provisioning/sample-inventory.yaml`` is a full 
         disk: {device: nvme0n1}
 
 The YAML is read with YAML 1.2's scalars: ``52:54:00:12:34:56`` stays text (YAML 1.1, which
-PyYAML implements, reads it as a base-60 integer), and so do ``on``/``off``/``yes``/``no``.
+PyYAML implements, reads it as a base-60 integer), and so do ``on``/``off``/``yes``/``no`` and
+dates such as ``2024-05-01``.
 
 :func:`load_inventory` checks everything it can without a network: the structure, every
 MAC (six hex pairs, unicast, used by one host only), the profile (it must load) and its
@@ -98,12 +99,25 @@ class InventoryError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2's core-schema booleans and integers (no base 60, no 'on')."""
+    """SafeLoader with YAML 1.2's core-schema booleans and integers (no base 60, no 'on',
+    no implicit timestamps)."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # An explicit tag on a value that does not fit it (`!!int a`, `!!float x`,
+        # `!!timestamp 1`) makes PyYAML's constructors raise plain Python errors.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            shown = f" {node.value!r}" if isinstance(node, yaml.ScalarNode) else ""
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.tag.replace('tag:yaml.org,2002:', '!!')}{shown}: the value does not fit its tag",
+                node.start_mark) from None
 
 
 _Loader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers
-          if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+          if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                         "tag:yaml.org,2002:timestamp")]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
@@ -340,14 +354,16 @@ def mac_hyphens(mac: str) -> str:
 
 
 def _merge(base: Any, over: Any) -> Any:
-    """Defaults under a host: mappings merge key by key, anything else is replaced."""
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
+    """Defaults under a host: mappings merge key by key, anything else is replaced. A key
+    whose value is null is dropped at every depth, so 'key: null' means the key is absent,
+    whether or not a default lies beneath it."""
+    if isinstance(over, dict):
+        out = dict(base) if isinstance(base, dict) else {}
         for key, value in over.items():
             if value is None:
                 out.pop(key, None)  # 'key: null' drops a default
             else:
-                out[key] = _merge(base.get(key), value) if key in base else copy.deepcopy(value)
+                out[key] = _merge(out.get(key), value)
         return out
     return copy.deepcopy(over)
 
@@ -384,8 +400,10 @@ def parse_inventory(data: Any, where: str = "inventory") -> Inventory:
     _mapping(defaults, top.sub("defaults"), default_keys)
     os_defaults = data.get("os_defaults") or {}
     _mapping(os_defaults, top.sub("os_defaults"), OS_FAMILIES)
+    _refuse_split_cpulists(defaults, top.sub("defaults"))
     for family, values in os_defaults.items():
         _mapping(values, top.sub("os_defaults").sub(family), tuple(k for k in default_keys if k != "os"))
+        _refuse_split_cpulists(values, top.sub("os_defaults").sub(family))
     raw_hosts = data["hosts"]
     if not isinstance(raw_hosts, list) or not raw_hosts:
         raise top.sub("hosts").error(f"expected a list of hosts (name, role, macs, ...), got {_kind(raw_hosts)}")
@@ -400,9 +418,15 @@ def parse_inventory(data: Any, where: str = "inventory") -> Inventory:
         at = _At(where, label)
         if not isinstance(raw, dict):
             raise at.error(f"expected a mapping (name, role, macs, ...), got {_kind(raw)}")
-        family = (raw.get("os") or {}).get("family") if isinstance(raw.get("os"), dict) else None
-        family = family or (defaults.get("os") or {}).get("family")
-        merged = _merge(_merge(defaults, os_defaults.get(family) or {}), raw)
+        _refuse_split_cpulists(raw, at)
+        own_os = raw.get("os") if isinstance(raw.get("os"), dict) else {}
+        default_os = defaults.get("os") if isinstance(defaults.get("os"), dict) else {}
+        family = own_os.get("family") or default_os.get("family")
+        if family is not None:
+            # Before the merge: a wrong family would otherwise surface as a missing field
+            # that os_defaults was meant to give.
+            family = _choice(family, at.sub("os").sub("family"), OS_FAMILIES)
+        merged = _merge(_merge(_merge({}, defaults), os_defaults.get(family) or {}), raw)
         host = _host(merged, at, site)
         if host.name in names:
             raise at.sub("name").error(f"{host.name!r} is also host #{names[host.name] + 1}: names are unique")
@@ -714,6 +738,39 @@ def _tuning(tuning: dict, at: _At, cpus: int | None, partitions: tuple[Partition
                                f"off ({swap_rule.defined_in})")
     return profile.name if "/" not in spec and not spec.endswith((".yaml", ".yml")) else spec, \
         variables, hp_size, hp_pages
+
+
+_CPULIST_PIECE = re.compile(r"[0-9][0-9,:/-]*")
+
+
+def _refuse_split_cpulists(raw: Any, at: _At) -> None:
+    """Before the merge, which drops keys without a value: a cpulist piece read as a key
+    would otherwise vanish and leave a shorter CPU list."""
+    tuning = raw.get("tuning") if isinstance(raw, dict) else None
+    variables = tuning.get("vars") if isinstance(tuning, dict) else None
+    if isinstance(variables, dict):
+        items = list(variables.items())
+        for index, (key, value) in enumerate(items):
+            if value is None and _CPULIST_PIECE.fullmatch(str(key)):
+                raise _split_cpulist(items, index, at.sub("tuning").sub("vars"))
+
+
+def _split_cpulist(items: list[tuple[Any, Any]], index: int, at: _At) -> InventoryError:
+    """A cpulist written unquoted inside a flow mapping, ``{isolated_cpus: 2-3,6-7}``: YAML
+    ends the value at the comma and reads ``6-7`` as a key without a value."""
+    pieces = [str(items[index][0])]
+    for key, value in items[index + 1:]:
+        if value is not None or not _CPULIST_PIECE.fullmatch(str(key)):
+            break
+        pieces.append(str(key))
+    if index > 0 and items[index - 1][1] is not None:
+        name, first = items[index - 1][0], items[index - 1][1]
+        whole = ",".join([str(first), *pieces])
+        return at.sub(str(name)).error(
+            f"YAML split this CPU list at a comma and read {pieces[0]!r} as a key of its own (inside {{...}} a "
+            f"comma ends the value): quote it, {name}: \"{whole}\"")
+    return at.sub(pieces[0]).error(f"{pieces[0]!r} looks like a CPU list read as a key (inside {{...}} a comma "
+                                   "ends a value): quote the whole list, e.g. isolated_cpus: \"2-3,6-7\"")
 
 
 def _hugepages_against(expect: Any, size_kb: int, pages: int) -> str:
