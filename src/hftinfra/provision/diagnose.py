@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["STAGES", "BootEvent", "BootPath", "Diagnosis", "diagnose", "parse_console", "parse_dnsmasq_log"]
+__all__ = ["STAGES", "BootEvent", "BootPath", "Diagnosis", "console_lines", "diagnose", "parse_console", "parse_dnsmasq_log"]
 
 #: Where a boot stopped, in the order a boot gets through them; ``booted`` is the end.
 STAGES = ("no-discover", "unknown-mac", "no-request", "no-tftp", "tftp-not-found", "no-kernel", "booted")
@@ -398,6 +398,12 @@ def _console_lines(text: str) -> list[str]:
         elif ln:
             out.append(ln)
     return out
+
+
+def console_lines(text: str) -> list[str]:
+    """A serial console transcript as the lines a reader saw: ANSI escapes dropped,
+    backspaces applied, CR LF and bare CR ending lines, iPXE's wrapped error links joined."""
+    return _console_lines(text)
 
 
 def parse_console(text: str) -> list[BootEvent]:

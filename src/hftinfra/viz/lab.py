@@ -81,4 +81,48 @@ def net_rx_figure(phases: Sequence[tuple[str, Mapping[int, int], int]], target_c
     return fig
 
 
-__all__ = ["CONDITION_COLOURS", "net_rx_figure", "rtt_ccdf_figure"]
+# One colour per source of a boot step: what the VM printed, what the server logged.
+SOURCE_COLOURS = {"console": "#4285f4", "dnsmasq": "#e8710a", "http": "#0f9d58", "lab": "#5f6368"}
+
+
+def pxe_timeline_figure(boots: Sequence[tuple[str, Sequence[tuple[float, str, str]], float]],
+                        title: str | None = None):
+    """A network boot per row: a bar for its wall time and a marker per step (seconds since
+    the VM started, coloured by who reported it: the console, dnsmasq's log, the HTTP log).
+    ``boots`` holds (label, [(seconds, source, step)], wall seconds)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    labels = [label for label, _steps, _wall in boots]
+    fig.add_trace(go.Bar(
+        y=labels, x=[wall for _l, _s, wall in boots], orientation="h", name="wall time",
+        marker={"color": "#e8eaed"}, hovertemplate="<b>%{y}</b><br>%{x:.1f} s from qemu's start to its end"
+                                                   "<extra></extra>"))
+    for source, colour in SOURCE_COLOURS.items():
+        xs, ys, texts = [], [], []
+        for label, steps, _wall in boots:
+            for t, src, step in steps:
+                if src == source:
+                    xs.append(t)
+                    ys.append(label)
+                    texts.append(step)
+        if xs:
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="markers", name=source, text=texts,
+                marker={"color": colour, "size": 9, "symbol": "line-ns-open", "line": {"width": 2, "color": colour}},
+                hovertemplate="<b>%{y}</b><br>%{x:.2f} s: %{text}<extra>" + source + "</extra>"))
+    fig.update_layout(
+        template="plotly_white", barmode="overlay",
+        title={"text": title or ("Where a network boot's time goes<br><sup>each step when its line appeared on "
+                                 "the console, in dnsmasq's log or in the HTTP log; seconds since qemu "
+                                 "started</sup>"), "x": 0, "xanchor": "left", "font": {"size": 14}},
+        xaxis={"title": {"text": "seconds since the VM started"}, "rangemode": "tozero"},
+        yaxis={"autorange": "reversed"},
+        height=160 + 60 * len(boots), margin={"l": 10, "r": 20, "t": 70, "b": 40},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 1, "xanchor": "right"},
+        meta={"hftinfra": "lab-pxe-timeline"},
+    )
+    return fig
+
+
+__all__ = ["CONDITION_COLOURS", "SOURCE_COLOURS", "net_rx_figure", "pxe_timeline_figure", "rtt_ccdf_figure"]
