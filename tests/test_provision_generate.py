@@ -295,3 +295,165 @@ def test_serve_marks_a_host_installed_when_its_kickstart_calls_home(inventory, t
     assert "kernel " not in (out / "srv/ipxe/hosts/b8-59-9f-1a-2b-01.ipxe").read_text()
     assert "marked installed" in (tmp_path / "http.log").read_text()
     assert read_manifest(out) is not None
+
+
+# --- reading the generated dnsmasq configuration back (boot_choice, boot_paths, boot_files) ---
+
+def test_boot_choice_per_architecture_and_stage():
+    from hftinfra.provision.generate import boot_choice
+
+    g = generate(load_inventory(SAMPLE))
+    conf = g.text("dnsmasq/dnsmasq.conf")
+    lines = conf.splitlines()
+    cases = [("b8:59:9f:1a:2b:01", 7, False, "ipxe.efi"), ("B8-59-9F-1A-2B-01", 9, False, "ipxe.efi"),
+             ("b8:59:9f:1a:2b:01", 7, True, "ipxe/hosts/b8-59-9f-1a-2b-01.ipxe"),
+             ("0c:c4:7a:3e:90:11", 0, False, "undionly.kpxe"),
+             ("0c:c4:7a:3e:90:11", 0, True, "ipxe/hosts/0c-c4-7a-3e-90-11.ipxe"),
+             ("3c:fd:fe:b0:44:a1", 7, False, "grub/shimx64.efi"), ("00:15:5d:0a:7c:21", 7, False, "sb/shimx64.efi"),
+             ("52:54:00:99:99:99", 7, True, "ipxe/unknown.ipxe"), ("52:54:00:99:99:99", 11, False, "arm64-efi/ipxe.efi"),
+             ("52:54:00:99:99:99", 16, False, "http://10.20.0.2:8080/ipxe.efi")]
+    for mac, arch, ipxe, want in cases:
+        c = boot_choice(conf, mac, arch, ipxe=ipxe)
+        assert c.boot_file == want, (mac, arch, ipxe, c)
+        assert c.directive == "dhcp-boot" and lines[c.line - 1] == c.text and c.line == c.matched[-1]
+    known = boot_choice(conf, "b8:59:9f:1a:2b:01", 7)
+    assert {"known", "efi-x64", "mac-b8599f1a2b01", "eth1"} <= set(known.tags) and "ipxe" not in known.tags
+    http = boot_choice(conf, "52:54:00:99:99:99", 16)
+    assert http.options == ("dhcp-option-force=tag:efi-http,option:vendor-class,HTTPClient",)
+    # Two lines match an iPXE request with architecture 16; the later one in the file wins.
+    both = boot_choice(conf, "52:54:00:99:99:99", 16, ipxe=True)
+    assert len(both.matched) == 2 and both.boot_file == "ipxe/unknown.ipxe"
+
+
+def test_boot_choice_takes_the_last_tagged_line_and_untagged_only_as_fallback():
+    from hftinfra.provision.generate import boot_choice
+
+    conf = ("dhcp-match=set:bios,option:client-arch,0\ndhcp-boot=untagged.kpxe\ndhcp-boot=tag:bios,first.kpxe\n"
+            "dhcp-boot=tag:bios,second.kpxe\ndhcp-boot=tag:efi,efi.efi\n")
+    assert boot_choice(conf, "52:54:00:aa:00:01", 0).boot_file == "second.kpxe"
+    assert boot_choice(conf, "52:54:00:aa:00:01", 0).matched == (3, 4)
+    assert boot_choice(conf, "52:54:00:aa:00:02", 7).boot_file == "untagged.kpxe"
+    none = boot_choice("dhcp-boot=tag:efi,x.efi\n", "52:54:00:aa:00:02", 7)
+    assert none.boot_file is None and none.directive is None and "no dhcp-boot" in none.note
+
+
+def test_boot_choice_in_proxy_mode():
+    from hftinfra.provision.generate import boot_choice
+
+    conf = generate(load_inventory(SAMPLE)).text("dnsmasq/dnsmasq-proxy.conf")
+    bios = boot_choice(conf, "0c:c4:7a:3e:90:10", 0)
+    assert bios.directive == "pxe-service" and bios.boot_file == "undionly.kpxe"
+    assert boot_choice(conf, "3c:fd:fe:b0:44:a1", 7).boot_file == "grub/shimx64.efi"
+    assert boot_choice(conf, "b8:59:9f:1a:2b:01", 7, ipxe=True).boot_file == "ipxe/hosts/b8-59-9f-1a-2b-01.ipxe"
+    http = boot_choice(conf, "52:54:00:99:99:99", 16)
+    assert http.boot_file is None and "PXEClient" in http.note and http.options == ()
+    # pxe-service's x86-64_EFI is architecture 7 only.
+    assert boot_choice(conf, "52:54:00:99:99:99", 9).boot_file is None
+
+
+def test_boot_paths_and_boot_files_for_the_sample():
+    from hftinfra.provision.generate import boot_files, boot_paths
+
+    inv = load_inventory(SAMPLE)
+    g = generate(inv)
+    paths = boot_paths(inv, g)
+    assert [p.mac for p in paths] == [m for h in inv.hosts for m in h.macs]
+    first = {p.host: p.first_file for p in paths}
+    assert first == {"ld4-trade01": "ipxe.efi", "ld4-trade02": "ipxe.efi", "ld4-md01": "undionly.kpxe",
+                     "ld4-risk01": "grub/shimx64.efi", "ld4-desk01": "sb/shimx64.efi"}
+    for p in paths:
+        if p.chain == "shim-grub":
+            assert p.script is None
+        else:
+            assert p.script == f"ipxe/hosts/{p.mac.replace(':', '-')}.ipxe" and f"srv/{p.script}" in g.files
+        assert p.steps[0].startswith(f"DHCP: firmware PXE, option 93 = {p.arch}")
+    files = {f.path: f.status for f in boot_files(g)}
+    assert files["undionly.kpxe"] == "supply" and files["ipxe/unknown.ipxe"] == "generated"
+    assert files["http://10.20.0.2:8080/ipxe.efi"] == "url"
+    # No host in the sample is IA32 or arm64 UEFI: those loaders are nobody's to supply.
+    assert {p for p, s in files.items() if s == "absent"} == {"i386-efi/ipxe.efi", "arm64-efi/ipxe.efi"}
+
+
+NETNS_OK = os.geteuid() == 0 and shutil.which("ip") and shutil.which("busybox") and Path("/usr/sbin/dnsmasq").exists()
+
+
+@pytest.mark.skipif(not NETNS_OK, reason="needs root, ip, busybox and /usr/sbin/dnsmasq")
+def test_boot_choice_agrees_with_a_running_dnsmasq(tmp_path):
+    """The generated dnsmasq.conf served for real over a veth pair; busybox udhcpc plays the
+    PXE ROM (option 93) and iPXE (user class iPXE); the boot file dnsmasq logs is the one
+    boot_choice names."""
+    from hftinfra.provision.generate import boot_choice
+
+    g = generate(load_inventory(SAMPLE), root=str(tmp_path / "srv"))
+    (tmp_path / "srv").mkdir()
+    conf = g.text("dnsmasq/dnsmasq.conf").replace("interface=eth1", "interface=hfv0")
+    log = tmp_path / "dnsmasq.log"
+    (tmp_path / "t.conf").write_text(conf + f"dhcp-leasefile={tmp_path}/leases\nlog-facility={log}\n")
+    a, b = f"hfa{os.getpid()}", f"hfb{os.getpid()}"
+    # (MAC, option 93, user class iPXE) -> the boot file a reader of the inventory expects.
+    expected = {("b8:59:9f:1a:2b:01", 7, False): "ipxe.efi", ("b8:59:9f:1a:2b:02", 9, False): "ipxe.efi",
+                ("b8:59:9f:1a:2b:02", 6, False): "i386-efi/ipxe.efi", ("b8:59:9f:1a:2b:02", 11, False): "arm64-efi/ipxe.efi",
+                ("b8:59:9f:1a:2b:02", 16, False): "http://10.20.0.2:8080/ipxe.efi",
+                ("0c:c4:7a:3e:90:10", 0, False): "undionly.kpxe",
+                ("0c:c4:7a:3e:90:10", 0, True): "ipxe/hosts/0c-c4-7a-3e-90-10.ipxe",
+                ("3c:fd:fe:b0:44:a1", 7, False): "grub/shimx64.efi", ("00:15:5d:0a:7c:21", 7, False): "sb/shimx64.efi",
+                ("52:54:00:99:99:99", 7, True): "ipxe/unknown.ipxe"}
+    cases = list(expected)
+    run = lambda *cmd: subprocess.run(cmd, check=True, capture_output=True, timeout=30)  # noqa: E731
+    try:
+        run("ip", "netns", "add", a)
+        run("ip", "netns", "add", b)
+        run("ip", "link", "add", "hfv0", "netns", a, "type", "veth", "peer", "name", "hfv1", "netns", b)
+        run("ip", "-n", a, "addr", "add", "10.20.0.2/24", "dev", "hfv0")
+        run("ip", "-n", a, "link", "set", "hfv0", "up")
+        run("ip", "netns", "exec", a, "/usr/sbin/dnsmasq", "-C", str(tmp_path / "t.conf"),
+            f"--pid-file={tmp_path}/pid", "--user=root")  # the log lies in a folder only root can enter
+        got = []
+        for mac, arch, ipxe in cases:
+            run("ip", "-n", b, "link", "set", "hfv1", "down")
+            run("ip", "-n", b, "link", "set", "hfv1", "address", mac)
+            run("ip", "-n", b, "link", "set", "hfv1", "up")
+            extra = ["-x", "0x4d:69505845"] if ipxe else []  # user class "iPXE"
+            subprocess.run(["ip", "netns", "exec", b, "busybox", "udhcpc", "-f", "-q", "-n", "-t", "3", "-T", "1",
+                            "-i", "hfv1", "-V", f"PXEClient:Arch:{arch:05d}", "-x", f"0x5d:{arch:04x}", *extra,
+                            "-s", "/bin/true"], capture_output=True, timeout=30)
+            got.append(log.read_text())
+        texts = got
+    finally:
+        pid = tmp_path / "pid"
+        if pid.exists():
+            subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+        subprocess.run(["ip", "netns", "del", a], capture_output=True)
+        subprocess.run(["ip", "netns", "del", b], capture_output=True)
+    import re
+
+    previous = ""
+    for (mac, arch, ipxe), text in zip(cases, texts, strict=True):
+        new = text[len(previous):]
+        previous = text
+        sent = re.findall(r"(?:bootfile name: |option: 67 bootfile-name  )(\S+)", new)
+        assert sent, f"{mac} arch {arch} ipxe {ipxe}: dnsmasq sent no boot file:\n{new[-2000:]}"
+        assert set(sent) == {expected[mac, arch, ipxe]}, (mac, arch, ipxe, sent)
+        assert boot_choice(conf, mac, arch, ipxe=ipxe).boot_file == expected[mac, arch, ipxe]
+        if arch == 16:  # UEFI HTTP boot ignores a reply without vendor class HTTPClient
+            # dnsmasq logs a forced option's bytes in hex: 48:54:... is "HTTPClient".
+            hex_name = ":".join(f"{b:02x}" for b in b"HTTPClient")
+            assert re.search(rf"option: 60 vendor-class\s+(?:HTTPClient|{hex_name})$", new, re.M), new[-2000:]
+
+
+def test_text_diff_and_swap_checklist(inventory):
+    from hftinfra.provision.edit import replace_mac, swap_checklist, text_diff
+
+    before = inventory.read_text()
+    edit = replace_mac(inventory, "ld4-md01", "0c:c4:7a:3e:90:99", old_mac="0c:c4:7a:3e:90:11")
+    diff = text_diff(before, inventory.read_text(), "sample-inventory.yaml")
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
+    assert changed == ["-    macs: [0c:c4:7a:3e:90:10, 0c:c4:7a:3e:90:11]",
+                       "+    macs: [0c:c4:7a:3e:90:10, 0c:c4:7a:3e:90:99]"]
+    assert text_diff(before, before) == ""
+    items = swap_checklist(edit.after.host("ld4-md01"), "0c:c4:7a:3e:90:99")
+    assert any("legacy (BIOS/CSM)" in i for i in items) and any("0c:c4:7a:3e:90:99" in i for i in items)
+    assert any("other MACs (0c:c4:7a:3e:90:10)" in i for i in items)
+    risk = swap_checklist(edit.after.host("ld4-risk01"))
+    assert any("Secure Boot: on" in i and "shim -> GRUB" in i for i in risk)
+    assert any("3c:fd:fe:b0:44:a1" in i for i in risk)

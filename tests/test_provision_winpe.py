@@ -128,3 +128,46 @@ def test_checks_never_raise_on_any_text(text):
     for check in (check_powershell, check_cmd, check_unattend):
         assert isinstance(check(text), list)
     assert isinstance(leaked_paths(text, "windows"), list)
+
+
+def test_the_wimboot_payload_is_what_the_ipxe_script_loads():
+    from hftinfra.provision.generate import script_path
+    from hftinfra.provision.winpe import WINPE_FILES, wimboot_payload
+
+    inv = load_inventory(SAMPLE)
+    host = next(h for h in inv.hosts if h.os_family == "windows")
+    payload = wimboot_payload(host, inv.site)
+    script = generate(inv).text(f"srv/{script_path(host.mac)}")
+    initrds = [line.split()[1:3] for line in script.splitlines() if line.startswith("initrd ")]
+    resolved = [[url.replace("${win}", inv.site.windows_tree), name] for url, name in initrds]
+    assert resolved == [[b.url, b.name] for b in payload]
+    assert [b.name for b in payload][-len(WINPE_FILES):] == list(WINPE_FILES)
+    assert all(b.what for b in payload)
+
+
+def test_check_files_runs_the_checks_that_fit_and_names_what_it_did_not_check():
+    from hftinfra.provision.wintext import check_files
+
+    files = {f"winpe/x/{name}": text for name, text in windows_files().items()}
+    report = check_files({**files, "srv/ks/a.ks": b"part / --size=1\n", "srv/ipxe/menu.ipxe": "#!ipxe\n"})
+    assert report.problems == []
+    assert report.unchecked == ["srv/ipxe/menu.ipxe"]
+    names = {(c.path.rsplit("/", 1)[-1], c.check) for c in report.checks}
+    assert {("install.ps1", "check_powershell"), ("startnet.cmd", "check_cmd"), ("unattend.xml", "check_unattend"),
+            ("unattend.xml", "leaked_paths windows"), ("a.ks", "leaked_paths linux")} <= names
+    html = report._repr_html_()
+    assert "not checked" in html and "not PowerShell" in html and "no problem found" in html
+
+    broken = dict(files)
+    broken["winpe/x/install.ps1"] = files["winpe/x/install.ps1"].replace("function Write-Step", "function Say-Step")
+    broken["winpe/x/unattend.xml"] = files["winpe/x/unattend.xml"].replace('pass="oobeSystem"', 'pass="oobe"')
+    bad = check_files(broken)
+    assert any("Say is not an approved verb" in p for p in bad.problems)
+    assert any("pass='oobe'" in p for p in bad.problems)
+    assert "problem(s) found" in bad._repr_html_()
+
+
+def test_an_apostrophe_in_a_comment_does_not_hide_the_code_after_it():
+    text = "# Microsoft's layout\nfunction Say-Step { }\n# it's done\n"
+    assert any("Say is not an approved verb" in p for p in check_powershell(text))
+    assert check_powershell("$a = 'x # not a comment'\nfunction Get-A { }\n") == []

@@ -101,3 +101,24 @@ def test_one_profile_builds_and_audits(tmp_path):
     assert any(before[cid] == "fail" for cid in pure), "the untuned host should fail some of them first"
     for cid in pure:
         assert after[cid] == "pass", (cid, before[cid], after[cid])
+
+
+def test_by_check_lists_every_check_with_its_settings_or_why_not():
+    profile = load_profile("hft-isolated")
+    plan = plan_settings(profile, VARS, hugepages=(2048, 512), nr_cpus=2)
+    rows = plan.by_check(profile)
+    assert [r.check_id for r in rows] == list(profile.rules)
+    left = dict(plan.left)
+    for r in rows:
+        # Each check is built by settings, or left with why; never both, never neither.
+        assert bool(r.settings) != (r.left is not None), r
+        assert r.defined_in in profile.chain
+        if r.left is not None:
+            assert r.left == left[r.check_id] and r.built_by.startswith("not set at install: ")
+    by_id = {r.check_id: r for r in rows}
+    assert by_id["cpu.nohz_full"].expect == ">=${isolated_cpus}"
+    assert by_id["cpu.nohz_full"].built_by == "kernel argument: nohz_full=1"
+    assert by_id["memory.swappiness"].built_by == "sysctl: vm.swappiness = 10"
+    assert by_id["cpu.governor"].built_by == "tuned [cpu]: governor=performance"
+    assert by_id["cpu.governor"].defined_in == "latency-performance"
+    assert "dirty_ratio: <=10" in by_id["memory.dirty"].expect

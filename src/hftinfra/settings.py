@@ -46,6 +46,22 @@ class Setting:
             return self.key if self.value is None else f"{self.key}={self.value}"
         return f"{self.key} = {self.value}"
 
+    @property
+    def place(self) -> str:
+        """Where a generator writes it: 'kernel argument', 'sysctl', 'tuned [cpu]'."""
+        if self.kind == "cmdline":
+            return "kernel argument"
+        if self.kind == "sysctl":
+            return "sysctl"
+        return f"tuned [{self.key.partition('.')[0]}]"
+
+    @property
+    def shown(self) -> str:
+        """The line as its file has it: 'nohz_full=2-7', 'vm.swappiness = 10', 'governor=performance'."""
+        if self.kind == "tuned":
+            return f"{self.key.partition('.')[2]}={self.value}"
+        return self.text
+
 
 @dataclass(frozen=True)
 class SettingsPlan:
@@ -83,6 +99,49 @@ class SettingsPlan:
         order = ["cpu", "sysfs", "irqbalance", "systemd", "vm", "net"]
         return {sec: list(out[sec].values()) for sec in sorted(out, key=lambda x: (order.index(x)
                 if x in order else len(order), x))}
+
+    def by_check(self, profile) -> list[CheckPlan]:
+        """Every check of ``profile`` (the one this plan was made from), in the profile's
+        order, with the settings that make it true here or why none does."""
+        left = dict(self.left)
+        made: dict[str, list[Setting]] = {}
+        for s in self.settings:
+            made.setdefault(s.check_id, []).append(s)
+        return [CheckPlan(check_id=cid, expect=_expect_text(rule.expect),
+                          defined_in=_profile_name(rule.defined_in) or profile.name,
+                          settings=tuple(made.get(cid, ())), left=left.get(cid))
+                for cid, rule in profile.rules.items()]
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """One check of a profile beside what builds it: the settings that make it true, or
+    (``left``) why no setting at install does."""
+
+    check_id: str
+    expect: str  # as the profile writes it, variables unsubstituted
+    defined_in: str  # the profile of the chain that set the expectation
+    settings: tuple[Setting, ...]
+    left: str | None = None
+
+    @property
+    def built_by(self) -> str:
+        if self.left is not None:
+            return f"not set at install: {self.left}"
+        return "; ".join(f"{s.place}: {s.shown}" for s in self.settings)
+
+
+def _expect_text(raw: Any) -> str:
+    if isinstance(raw, dict):
+        return ", ".join(f"{k}: {_expect_text(v)}" for k, v in raw.items())
+    if isinstance(raw, bool):
+        return "on" if raw else "off"
+    return str(raw)
+
+
+def _profile_name(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if name.endswith((".yaml", ".yml")) else name
 
 
 # --- what each check needs -------------------------------------------------------------------
@@ -414,4 +473,4 @@ def plan_settings(profile, variables: dict[str, Any], *, hugepages: tuple[int, i
                         variables=dict(variables))
 
 
-__all__ = ["BUILDERS", "KINDS", "NOT_SETTINGS", "Setting", "SettingsPlan", "plan_settings"]
+__all__ = ["BUILDERS", "CheckPlan", "KINDS", "NOT_SETTINGS", "Setting", "SettingsPlan", "plan_settings"]

@@ -208,4 +208,52 @@ def edit_and_regenerate(inventory_path: str | Path, out: str | Path, edit_fn, fo
     return edit, result
 
 
-__all__ = ["Edit", "edit_and_regenerate", "replace_mac", "set_install"]
+def text_diff(before: str, after: str, name: str = "inventory", context: int = 1) -> str:
+    """A unified diff of two versions of a file (a swap's is one line out, one in)."""
+    import difflib
+
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        f"a/{name}", f"b/{name}", n=context))
+
+
+def swap_checklist(host, new_mac: str | None = None) -> tuple[str, ...]:
+    """What to check on a replacement server (``host`` from the edited inventory) before its
+    first network boot: firmware mode, Secure Boot, the NIC's boot ROM, boot order."""
+    mac = new_mac or host.mac
+    items = []
+    if host.firmware == "bios":
+        items.append("Firmware boot mode: legacy (BIOS/CSM), as the inventory says; a UEFI-only replacement "
+                     "sends option 93 = 7 and gets ipxe.efi instead of undionly.kpxe: set firmware.mode: uefi "
+                     "in the inventory rather than enabling CSM")
+    else:
+        items.append("Firmware boot mode: UEFI, with legacy/CSM off; a box left in legacy mode sends option 93 = 0 "
+                     "and gets undionly.kpxe, and then installs a BIOS-booting system")
+    if host.secure_boot:
+        chain = ("the distribution's shim -> GRUB -> signed kernel" if host.boot_chain == "shim-grub"
+                 else "iPXE's shim -> signed ipxe.efi -> autoexec.ipxe")
+        items.append(f"Secure Boot: on, chain {chain}; the firmware's db must trust Microsoft's third-party UEFI "
+                     "CA (some machines ship trusting only the Windows CA: a setting such as 'Allow Microsoft "
+                     "3rd Party UEFI CA')")
+    else:
+        items.append("Secure Boot: off; the plain iPXE chain is not signed and the firmware refuses to start it "
+                     "with Secure Boot on (set firmware.secure_boot and a boot_chain in the inventory instead)")
+    rom = "UEFI PXE (IPv4) network stack" if host.firmware == "uefi" else "the NIC's legacy PXE option ROM"
+    items.append(f"Network boot enabled for the port with MAC {mac}: {rom}; many servers enable it per port, "
+                 "and a new NIC or riser comes with it off")
+    items.append(f"{mac} is the port cabled to the provisioning VLAN (untagged on the switch port), not the "
+                 "BMC's MAC and not another port's: read it from the firmware's NIC page or the BMC inventory")
+    if len(host.macs) > 1:
+        others = ", ".join(m for m in host.macs if m != mac)
+        items.append(f"The host's other MACs ({others}) stay as they are unless those NICs were swapped too")
+    order = ("a one-time network boot (the BMC's boot override) or network before the disk"
+             if host.install == "install" else "the disk first: the host is marked installed")
+    items.append(f"Boot order: {order}; once installed, `hftinfra provision mark {host.name} installed` makes "
+                 "its network boot hand over to the disk, so network-first stays safe")
+    items.append("On the provisioning server: restart dnsmasq (it reads its configuration at start) and let the "
+                 "old MAC's lease expire or release it")
+    items.append(f"Watch the serial console (or the BMC's) for 'hftinfra: host {host.name} ({mac})': that line "
+                 "says the right script ran")
+    return tuple(items)
+
+
+__all__ = ["Edit", "edit_and_regenerate", "replace_mac", "set_install", "swap_checklist", "text_diff"]

@@ -220,6 +220,241 @@ def _supply(inventory: Inventory) -> tuple[Supply, ...]:
     return tuple(out)
 
 
+# --- reading the generated dnsmasq configuration back -------------------------------------
+#
+# Which boot file dnsmasq hands a given client, worked out from the configuration text the
+# way dnsmasq 2.90 does it for the directives the generator writes (not a model of all of
+# dnsmasq): a client's tags come from dhcp-match (option 93, option 175), dhcp-userclass,
+# dhcp-vendorclass, dhcp-host (the tag 'known' and its set: tags), dhcp-mac and the
+# interface; then the LAST dhcp-boot line in the file whose tags all hold wins (option.c
+# prepends each line to a list that find_boot() in rfc2131.c searches from its head), and a
+# line without tags is used only when no tagged line matches. pxe-service lines (proxy-DHCP)
+# are offered in file order and take precedence over dhcp-boot for a PXE ROM.
+
+#: DHCP option 93 values (IANA "Processor Architecture Types"; RFC 4578 section 2.1 as first
+#: published swapped 7 and 9, Errata ID 4624).
+CLIENT_ARCH = {0: "x86 BIOS", 6: "x86 UEFI (IA32)", 7: "x64 UEFI", 9: "EBC; some x64 UEFI firmware sends it",
+               10: "ARM 32-bit UEFI", 11: "ARM 64-bit UEFI", 15: "x86 UEFI HTTP boot", 16: "x64 UEFI HTTP boot",
+               19: "ARM 64-bit UEFI HTTP boot"}
+HTTP_ARCHES = (15, 16, 17, 18, 19)
+# pxe-service's CSA names, in option 93 order (dnsmasq(8), --pxe-service).
+_CSA = ("x86pc", "pc98", "ia64_efi", "alpha", "arc_x86", "intel_lean_client", "ia32_efi", "x86-64_efi",
+        "xscale_efi", "bc_efi", "arm32_efi", "arm64_efi")
+
+
+@dataclass(frozen=True)
+class BootChoice:
+    """What dnsmasq answers one client: its tags, the winning line and the boot file."""
+
+    mac: str
+    arch: int
+    ipxe: bool
+    tags: tuple[str, ...]
+    directive: str | None  # 'dhcp-boot' or 'pxe-service'; None when nothing matched
+    line: int | None  # 1-based line of the winning directive
+    text: str | None
+    boot_file: str | None
+    matched: tuple[int, ...] = ()  # every dhcp-boot line whose tags held (the last one wins)
+    options: tuple[str, ...] = ()  # tagged dhcp-option lines sent to this client
+    note: str = ""  # why nothing is sent, when nothing is
+
+
+def _directives(conf_text: str) -> list[tuple[int, str, str]]:
+    out = []
+    for n, raw in enumerate(conf_text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        out.append((n, key.strip(), value.strip()))
+    return out
+
+
+def _split_tags(fields: list[str]) -> tuple[list[str], list[str]]:
+    tags = []
+    while fields and fields[0].startswith(("tag:", "net:")):
+        tags.append(fields.pop(0)[4:])
+    return tags, fields
+
+
+def _tags_hold(tags: list[str], have: set[str]) -> bool:
+    return all((t[1:] not in have) if t.startswith(("!", "#")) else (t in have) for t in tags)
+
+
+def boot_choice(conf_text: str, mac: str, arch: int, *, ipxe: bool = False) -> BootChoice:
+    """The boot file dnsmasq sends a client with ``mac`` whose option 93 is ``arch``; ``ipxe``
+    for iPXE's own request (user class ``iPXE``, option 175)."""
+    import fnmatch
+
+    from hftinfra.provision.inventory import normalise_mac
+
+    mac = normalise_mac(mac)
+    vendor = ("HTTPClient" if arch in HTTP_ARCHES else "PXEClient") + f":Arch:{arch:05d}"
+    user_class = "iPXE" if ipxe else ""
+    sent = {93: arch, **({175: None} if ipxe else {})}
+    have: set[str] = set()
+    directives = _directives(conf_text)
+    for _n, key, value in directives:
+        fields = [f.strip() for f in value.split(",")]
+        if key == "interface":
+            have.add(value)
+        elif key == "dhcp-match" and fields[0].startswith("set:") and len(fields) >= 2:
+            spec = fields[1].removeprefix("option:")
+            num = 93 if spec == "client-arch" else (int(spec) if spec.isdigit() else None)
+            if num in sent and (len(fields) < 3 or (fields[2].isdigit() and sent[num] == int(fields[2]))):
+                have.add(fields[0][4:])
+        elif key in ("dhcp-userclass", "dhcp-vendorclass") and fields[0].startswith("set:") and len(fields) >= 2:
+            if fields[-1] and fields[-1] in (user_class if key == "dhcp-userclass" else vendor):
+                have.add(fields[0][4:])
+    for _n, key, value in directives:  # dhcp-host and dhcp-mac after the classes, as dnsmasq does
+        fields = [f.strip() for f in value.split(",")]
+        if key == "dhcp-host":
+            macs = set()
+            for f in fields:
+                try:
+                    macs.add(normalise_mac(f))
+                except InventoryError:
+                    pass
+            if mac in macs:
+                have.add("known")
+                have.update(f[4:] for f in fields if f.startswith("set:"))
+        elif key == "dhcp-mac" and fields[0].startswith("set:") and len(fields) >= 2:
+            if fnmatch.fnmatch(mac, fields[1].lower()):
+                have.add(fields[0][4:])
+    tags = tuple(sorted(have))
+    proxy = any(key == "dhcp-range" and ",proxy" in value for _n, key, value in directives)
+    if proxy and not vendor.startswith("PXEClient"):
+        # rfc2131.c: a proxy answers only PXE clients (vendor class PXEClient, or --dhcp-pxe-vendor).
+        return BootChoice(mac, arch, ipxe, tags, None, None, None, None,
+                          note=f"proxy-DHCP answers only vendor class PXEClient; this client sends {vendor}")
+
+    options = []
+    services = []
+    tagged, untagged = [], []
+    for n, key, value in directives:
+        tag_list, rest = _split_tags([f.strip() for f in value.split(",")])
+        if key in ("dhcp-option", "dhcp-option-force") and tag_list and not proxy and _tags_hold(tag_list, have):
+            options.append(f"{key}={value}")
+        elif key == "pxe-service" and not ipxe and rest and _tags_hold(tag_list, have):
+            csa = rest[0].lower()
+            number = int(csa) if csa.isdigit() else (_CSA.index(csa) if csa in _CSA else None)
+            if number == arch and len(rest) >= 3:
+                name = rest[2]
+                services.append((n, value, name if "." in name or "/" in name else name + ".0"))
+        elif key == "dhcp-boot" and rest and _tags_hold(tag_list, have):
+            (tagged if tag_list else untagged).append((n, value, rest[0]))
+    matched = tuple(n for n, _v, _f in tagged)
+    if services:
+        n, value, name = services[0]
+        return BootChoice(mac, arch, ipxe, tags, "pxe-service", n, f"pxe-service={value}", name, matched,
+                          tuple(options))
+    pick = tagged[-1] if tagged else (untagged[-1] if untagged else None)
+    if pick is None:
+        return BootChoice(mac, arch, ipxe, tags, None, None, None, None, matched, tuple(options),
+                          note="no dhcp-boot or pxe-service line matches these tags")
+    n, value, name = pick
+    return BootChoice(mac, arch, ipxe, tags, "dhcp-boot", n, f"dhcp-boot={value}", name, matched, tuple(options))
+
+
+@dataclass(frozen=True)
+class HostBoot:
+    """One MAC's boot path through the generated files, first file to installer."""
+
+    host: str
+    mac: str
+    firmware: str
+    chain: str
+    arch: int
+    first_file: str | None  # what dnsmasq.conf hands the firmware
+    script: str | None  # what it hands iPXE (None on the shim -> GRUB chain)
+    steps: tuple[str, ...]
+
+
+def host_arch(host: Host) -> int:
+    """The option 93 the host's firmware sends when it network boots."""
+    if host.firmware == "bios":
+        return 0
+    return 16 if host.http_boot else 7
+
+
+def boot_paths(inventory: Inventory, generated: Generated, conf: str = "dnsmasq/dnsmasq.conf"
+               ) -> tuple[HostBoot, ...]:
+    """Per MAC of every host: the first file the generated ``conf`` hands its firmware, the
+    script it hands iPXE, and every step after, as the generated files spell them."""
+    text = generated.text(conf)
+    site = inventory.site
+    out = []
+    for host in inventory.hosts:
+        for mac in host.macs:
+            arch = host_arch(host)
+            first = boot_choice(text, mac, arch).boot_file
+            fw = host.firmware.upper() + (", Secure Boot" if host.secure_boot else "")
+            script = None
+            steps = [f"DHCP: firmware PXE, option 93 = {arch} ({CLIENT_ARCH.get(arch, arch)}) -> {first}"]
+            fetch = "HTTP" if first and first.startswith("http") else "TFTP"
+            if host.boot_chain == "shim-grub":
+                hy = mac_hyphens(mac)
+                steps += [f"{fetch} {first} (the distribution's shim, signed by Microsoft's UEFI CA)",
+                          "TFTP grub/grubx64.efi (shim checks it against the distribution's key)",
+                          f"TFTP grub/grub.cfg -> grub/hosts/{hy}.cfg",
+                          "TFTP rhel9/vmlinuz, rhel9/initrd.img (the kernel's signature checked through shim)"]
+            else:
+                script = boot_choice(text, mac, arch, ipxe=True).boot_file
+                if host.boot_chain == "ipxe-shim":
+                    steps += [f"{fetch} {first} (iPXE's shim, signed by Microsoft's UEFI CA)",
+                              "TFTP sb/ipxe.efi (signed for that shim)",
+                              "TFTP sb/autoexec.ipxe (no embedded script in a signed iPXE)",
+                              f"DHCP again as iPXE, then TFTP {script_path(mac)}"]
+                else:
+                    steps += [f"{fetch} {first} (iPXE)", f"DHCP again, user class iPXE -> {script}",
+                              f"TFTP {script}"]
+            if host.install == "local":
+                steps.append("the script or menu hands the boot back to the local disk")
+            elif host.is_linux:
+                if host.boot_chain != "shim-grub":
+                    steps.append(f"HTTP {site.install_tree}/images/pxeboot/vmlinuz, initrd.img")
+                steps.append(f"HTTP {site.http_url}/ks/{host.name}.ks (Kickstart, anaconda installs)")
+            else:
+                steps.append(f"HTTP {site.windows_tree}/wimboot, bcd, boot.sdi, boot.wim and "
+                             f"winpe/{host.name}/ (WinPE runs startnet.cmd)")
+            out.append(HostBoot(host.name, mac, fw, host.boot_chain, arch, first, script, tuple(steps)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class BootFile:
+    """A file a dhcp-boot or pxe-service line names, and whether the boot path provides it."""
+
+    line: int
+    path: str
+    status: str  # 'generated', 'supply' (a binary to place), 'url' (HTTP boot), 'absent'
+
+
+def boot_files(generated: Generated, conf: str = "dnsmasq/dnsmasq.conf") -> tuple[BootFile, ...]:
+    """Every file ``conf`` can hand out, checked against the generated tree and the
+    MANIFEST's list of binaries to supply."""
+    files = {p[len(SRV) + 1:] for p in generated.files if p.startswith(SRV + "/")}
+    supply = {s.path for s in generated.supply}
+    out = []
+    for n, key, value in _directives(generated.text(conf)):
+        if key not in ("dhcp-boot", "pxe-service"):
+            continue
+        _tags, rest = _split_tags([f.strip() for f in value.split(",")])
+        name = rest[0] if key == "dhcp-boot" else (rest[2] if len(rest) >= 3 else None)
+        if not name:
+            continue
+        if name.startswith(("http://", "https://")):
+            status = "url"
+        elif name in files:
+            status = "generated"
+        elif name in supply:
+            status = "supply"
+        else:
+            status = "absent"
+        out.append(BootFile(n, name, status))
+    return tuple(out)
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 
@@ -326,5 +561,6 @@ def write_tree(generated: Generated, out: str | Path, *, force: bool = False) ->
     return WriteResult(str(out), tuple(written), tuple(unchanged), tuple(removed))
 
 
-__all__ = ["Generated", "MANIFEST", "OutputError", "Supply", "WriteResult", "generate", "host_plan", "kept_root", "kickstart",
-           "mac_tag", "read_manifest", "script_path", "write_tree"]
+__all__ = ["CLIENT_ARCH", "BootChoice", "BootFile", "Generated", "HostBoot", "MANIFEST", "OutputError", "Supply",
+           "WriteResult", "boot_choice", "boot_files", "boot_paths", "generate", "host_arch", "host_plan", "kept_root",
+           "kickstart", "mac_tag", "read_manifest", "script_path", "write_tree"]

@@ -23,6 +23,7 @@ checked as text (:mod:`hftinfra.provision.wintext`), and the pages say so.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from hftinfra.provision.inventory import Host, InventoryError, Site
 from hftinfra.provision.render import crlf, render
@@ -40,6 +41,36 @@ COMPUTER_NAME_MAX = 15
 
 def wimboot_files(host: Host) -> tuple[tuple[str, str], ...]:
     return WIMBOOT_FILES
+
+
+@dataclass(frozen=True)
+class BootFile:
+    """One file the host's iPXE script hands wimboot: the name wimboot sees, where iPXE
+    fetches it, and what reads it."""
+
+    name: str
+    url: str
+    what: str
+
+
+_WHAT = {
+    "BCD": "the boot configuration bootmgr reads; wimboot patches it to boot the RAM disk",
+    "boot.sdi": "the System Deployment Image: the empty RAM disk that boot.wim is mounted from",
+    "boot.wim": "WinPE itself; mounted as X: and run from memory",
+    "startnet.cmd": "run by WinPE's shell at start: wpeinit, wait for the server, run install.ps1",
+    "install.ps1": "partitions the disk, applies the image, makes it bootable, copies the answer file",
+    "unattend.xml": "the answer file Windows reads at first boot (specialize, oobeSystem)",
+}
+
+
+def wimboot_payload(host: Host, site: Site) -> tuple[BootFile, ...]:
+    """The files after ``kernel wimboot`` in the host's iPXE script, in order: WinPE's
+    boot files from ``site.windows_tree``, then this host's generated files, which wimboot
+    adds to ``X:\\Windows\\System32`` (ipxe.org/wimboot)."""
+    tree = site.windows_tree.rstrip("/")
+    out = [BootFile(name, f"{tree}/{path}", _WHAT[name]) for path, name in wimboot_files(host)]
+    out += [BootFile(name, f"{site.http_url}/winpe/{host.name}/{name}", _WHAT[name]) for name in WINPE_FILES]
+    return tuple(out)
 
 
 def _power_commands(host: Host) -> list[dict]:
@@ -75,5 +106,5 @@ def render_winpe(host: Host, site: Site, inventory: str = "the inventory") -> di
     return {f"{base}/{name}": crlf(render(f"winpe/{name}.j2", **ctx)) for name in WINPE_FILES}
 
 
-__all__ = ["HIGH_PERFORMANCE", "ULTIMATE_PERFORMANCE", "WIMBOOT_FILES", "WINPE_FILES", "render_winpe",
-           "wimboot_files"]
+__all__ = ["BootFile", "HIGH_PERFORMANCE", "ULTIMATE_PERFORMANCE", "WIMBOOT_FILES", "WINPE_FILES", "render_winpe",
+           "wimboot_files", "wimboot_payload"]

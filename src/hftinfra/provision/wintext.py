@@ -20,12 +20,14 @@ found), each naming its line.
   namespace, known configuration passes each used once, the attributes every component needs
   (Unattended Windows Setup Reference, "Components"), no plain-text password.
 - :func:`leaked_paths`: Linux paths in Windows files, and Windows paths in Linux files.
+- :func:`check_files`: the checks that fit each file of a set, as one table for a page.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 # learn.microsoft.com/powershell/scripting/developer/cmdlet/approved-verbs-for-windows-powershell-commands
 APPROVED_VERBS = frozenset("""
@@ -156,14 +158,18 @@ def _functions(text: str) -> list[str]:
     return out
 
 
+# Comments and strings in one left-to-right pass, as a tokenizer meets them: an apostrophe in
+# a comment ("Microsoft's") must not open a string, and a '#' inside a string is no comment.
+_BLANKED = re.compile(r"<#.*?#>"
+                      r"|^@(['\"])\r?\n.*?^\1@"
+                      r"|'(?:[^']|'')*'"
+                      r"|\"(?:[^\"`]|`.|\"\")*\""
+                      r"|#[^\n]*", re.S | re.M)
+
+
 def _strip_comments_and_strings(text: str) -> str:
     """The text with comments and string bodies blanked (newlines kept, for line numbers)."""
-    def blank(m: re.Match) -> str:
-        return re.sub(r"[^\n]", " ", m.group(0))
-    text = re.sub(r"<#.*?#>", blank, text, flags=re.S)
-    text = re.sub(r"(?m)^@(['\"])\r?\n.*?^\1@", blank, text, flags=re.S)
-    text = re.sub(r"'(?:[^']|'')*'|\"(?:[^\"`]|`.|\"\")*\"", blank, text)
-    return re.sub(r"#[^\n]*", blank, text)
+    return _BLANKED.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
 
 
 def check_cmd(text: str) -> list[str]:
@@ -253,4 +259,98 @@ def leaked_paths(text: str, family: str) -> list[str]:
     return out
 
 
-__all__ = ["APPROVED_VERBS", "PASSES", "check_cmd", "check_powershell", "check_unattend", "leaked_paths"]
+# --- every generated file at once, for a page or a report ------------------------------------
+
+# What each text check looks at, in the words a page shows beside its result.
+CHECKED_FOR = {
+    "check_powershell": "brackets, strings, here-strings and block comments closed; approved function verbs; "
+                        "param() after [CmdletBinding()]; no \"$name:\" in double quotes",
+    "check_cmd": "CRLF line ends; every goto has its label; ( ) of blocks balanced; double quotes paired per line",
+    "check_unattend": "well-formed XML; the unattend namespace; known passes, each once; the five attributes of "
+                      "every component; no plain-text password",
+    "leaked_paths windows": "no Linux path (/srv/, /etc/, ...) outside URLs",
+    "leaked_paths linux": "no Windows path (C:\\, \\\\server\\share, %SystemRoot%) outside URLs",
+}
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    """One text check of one file: what it looked for and the problems it found."""
+
+    path: str
+    check: str  # a key of CHECKED_FOR, or '' when no check knows this kind of file
+    problems: tuple[str, ...]
+
+    @property
+    def result(self) -> str:
+        if not self.check:
+            return "not checked: no text check for this kind of file"
+        return "no problem found" if not self.problems else f"{len(self.problems)} problem(s): " + "; ".join(self.problems)
+
+
+@dataclass(frozen=True)
+class TextChecks:
+    """The text checks of a set of files. Renders as a table in a notebook. A file that no
+    check knows is listed as not checked, never as clean."""
+
+    checks: tuple[TextCheck, ...]
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{c.path}: {p}" for c in self.checks for p in c.problems]
+
+    @property
+    def unchecked(self) -> list[str]:
+        return [c.path for c in self.checks if not c.check]
+
+    def rows(self) -> list[list[str]]:
+        return [[c.path, c.check or "-", CHECKED_FOR.get(c.check, ""), c.result] for c in self.checks]
+
+    def __str__(self) -> str:
+        head = "text checks (not PowerShell, cmd.exe or Windows Setup)"
+        return "\n".join([head, *("  ".join(r) for r in self.rows())])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<th>{h}</th>" for h in ("file", "text check", "looks for", "result"))
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in self.rows())
+        found = len(self.problems)
+        summary = (f"{found} problem(s) found" if found else "no problem found") + \
+            (f"; {len(self.unchecked)} file(s) not checked" if self.unchecked else "")
+        return (f"<p><b>Text checks: {html.escape(summary)}</b> (what a tokenizer sees; not PowerShell, "
+                "cmd.exe or Windows Setup)</p>"
+                f"<table class='hftinfra-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _family_checks(name: str) -> list[tuple[str, object]]:
+    lower = name.lower()
+    if lower.endswith(".ps1"):
+        return [("check_powershell", check_powershell), ("leaked_paths windows", lambda t: leaked_paths(t, "windows"))]
+    if lower.endswith((".cmd", ".bat")):
+        return [("check_cmd", check_cmd), ("leaked_paths windows", lambda t: leaked_paths(t, "windows"))]
+    if lower.endswith(".xml"):
+        return [("check_unattend", check_unattend), ("leaked_paths windows", lambda t: leaked_paths(t, "windows"))]
+    if lower.endswith((".ks", ".conf", ".service", ".sh")):
+        return [("leaked_paths linux", lambda t: leaked_paths(t, "linux"))]
+    return []
+
+
+def check_files(files: dict[str, str | bytes]) -> TextChecks:
+    """Run the text checks that fit each file (by its name: .ps1, .cmd, .xml for Windows;
+    .ks, .conf, .service, .sh for Linux) over ``files`` (path -> text or bytes)."""
+    out: list[TextCheck] = []
+    for path, content in files.items():
+        text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
+        chosen = _family_checks(path)
+        if not chosen:
+            out.append(TextCheck(path, "", ()))
+        for name, fn in chosen:
+            out.append(TextCheck(path, name, tuple(fn(text))))
+    return TextChecks(tuple(out))
+
+
+__all__ = ["APPROVED_VERBS", "CHECKED_FOR", "PASSES", "TextCheck", "TextChecks", "check_cmd", "check_files",
+           "check_powershell", "check_unattend", "leaked_paths"]
