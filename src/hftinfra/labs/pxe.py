@@ -33,6 +33,10 @@ What runs, and why so:
 - **An unknown MAC** gets a pool address and the generated fallback script, which prints
   ``hftinfra: unknown MAC ...`` and shows the menu; the lab stops that VM once the message
   is on its console.
+- **Secrets stay out of reach.** The lab works on a copy of the inventory, readable by root
+  only, in a temp dir others can pass through but not list (dnsmasq reads TFTP files as an
+  unprivileged user); the generated Windows files, whose answer file may carry a password
+  hash, are removed from the lab's tree, since no VM boots them.
 - **The timeline** stamps every line of the console, dnsmasq's log and the HTTP log as it
   appears (polled every 20 ms) against the VM's start; the steps are read from those lines
   with :mod:`hftinfra.provision.diagnose`, which also gives each boot its verdict.
@@ -571,15 +575,19 @@ def run_pxe_lab(inventory: str | Path | None = None, *, hosts: Sequence[str] | N
     with Lab("pxe", on_step=on_step) as lab:
         assert lab.tmpdir is not None
         tmp = lab.tmpdir
-        # The server's HTTP process and dnsmasq read the tree; qemu writes OVMF variables here.
-        os.chmod(tmp, 0o755)
+        # dnsmasq serves TFTP as an unprivileged user: it must pass through the temp dir (not
+        # list it) to read srv/. The inventory copy stays the owner's alone, and the Windows
+        # files (unattend.xml may hold an admin password hash) are removed: no VM boots them.
+        os.chmod(tmp, 0o711)
         copy = tmp / source.name
         shutil.copyfile(source, copy)
+        os.chmod(copy, 0o600)
         out = tmp / "out"
         lab_inv = load_inventory(copy)
         generated = generate(lab_inv, root=str(out / SRV))
         write_tree(generated, out)
         srv = out / SRV
+        shutil.rmtree(srv / "winpe", ignore_errors=True)
         for name, path in loaders.items():
             if path:
                 shutil.copyfile(path, srv / name)
