@@ -7,6 +7,9 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from hftinfra.labs import lab_capability
@@ -60,3 +63,46 @@ def kernel_clock() -> tuple[int, int]:
     _state, raw = adjtimex_read()
     tx = parse_timex(raw)
     return tx.freq, tx.status
+
+
+@dataclass
+class Interrupted:
+    """A lab CLI run that was sent SIGINT once it printed its ready line."""
+
+    pid: int
+    seen: list[str]  # stderr lines up to the ready line
+    err: str  # stderr after the signal
+    returncode: int | None
+
+
+def interrupt_lab_cli(argv: list[str], ready: str, *, wait_s: float = 30, settle_s: float = 0.5,
+                      timeout_s: float = 30) -> Interrupted:
+    """Run ``hftinfra ARGV`` in a child as a terminal session starts it (SIGINT raises
+    KeyboardInterrupt; a background job of a non-interactive shell would inherit it ignored),
+    wait up to ``wait_s`` for a stderr line containing ``ready``, then ``settle_s`` more, send
+    SIGINT and collect the rest. The child is killed if it outlives that; its namespaces are
+    the caller's to check and remove."""
+    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            f"from hftinfra.cli import main\nsys.exit(main({list(argv)!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    seen: list[str] = []
+    err = ""
+    try:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if ready in line:
+                break
+        if seen and ready in seen[-1]:
+            time.sleep(settle_s)
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return Interrupted(proc.pid, seen, err, proc.returncode)

@@ -12,14 +12,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from labtools import ip_binary, lab_namespaces, netns_list, processes_mentioning, remove_lab_namespaces
+from labtools import (
+    interrupt_lab_cli,
+    ip_binary,
+    lab_namespaces,
+    netns_list,
+    processes_mentioning,
+    remove_lab_namespaces,
+)
 
 from hftinfra import cli
 from hftinfra.host import Reason, Unread
@@ -251,36 +257,16 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
     why = _can_run_lab()
     if why:
         pytest.skip(why)
-    # As a terminal session starts: SIGINT raises KeyboardInterrupt (a background job of a
-    # non-interactive shell would inherit it ignored).
-    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-            "from hftinfra.cli import main\n"
-            "sys.exit(main(['lab', 'net', '--part', 'ping-pong', '--count', '1000000']))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
-    seen = []
+    run = interrupt_lab_cli(["lab", "net", "--part", "ping-pong", "--count", "1000000"],
+                            "round trips without and with busy polling", wait_s=60, settle_s=0.3, timeout_s=60)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "round trips without and with busy polling" in line:
-                break
-        assert seen and "round trips" in seen[-1], "".join(seen)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
-        assert "cleaned up" in err and err.rstrip().endswith("hftinfra lab: interrupted")
-        assert not _ours(proc.pid)
-        assert _processes_mentioning(f"hft-net-{proc.pid}-") == []
+        assert run.seen and "round trips" in run.seen[-1], "".join(run.seen)
+        assert run.returncode == 130, run.err
+        assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
+        assert not _ours(run.pid)
+        assert _processes_mentioning(f"hft-net-{run.pid}-") == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        leftovers = _remove_namespaces_of(proc.pid)
+        leftovers = _remove_namespaces_of(run.pid)
     assert not leftovers
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from labtools import (
+    interrupt_lab_cli,
     ip_binary,
     kernel_clock,
     lab_namespaces,
@@ -233,32 +233,14 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
     why = _can_run_lab()
     if why:
         pytest.skip(why)
-    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-            "from hftinfra.cli import main\nsys.exit(main(['lab', 'ptp', '--duration', '600']))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
-    seen = []
+    run = interrupt_lab_cli(["lab", "ptp", "--duration", "600"], "ptp: running", settle_s=0.5)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "ptp: running" in line:
-                break
-        assert seen and "ptp: running" in seen[-1], "".join(seen)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err
-        assert "cleaned up" in err and err.rstrip().endswith("hftinfra lab: interrupted")
-        assert not _ours(proc.pid) and _processes_mentioning(f"hft-ptp-{proc.pid}-") == []
+        assert run.seen and "ptp: running" in run.seen[-1], "".join(run.seen)
+        assert run.returncode == 130, run.err
+        assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
+        assert not _ours(run.pid) and _processes_mentioning(f"hft-ptp-{run.pid}-") == []
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        leftovers = _remove_namespaces_of(proc.pid)
+        leftovers = _remove_namespaces_of(run.pid)
     assert not leftovers
 
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from labtools import lab_namespaces, netns_list, processes_mentioning, remove_lab_namespaces
+from labtools import (
+    interrupt_lab_cli,
+    lab_namespaces,
+    netns_list,
+    processes_mentioning,
+    remove_lab_namespaces,
+)
 
 from hftinfra import cli
 from hftinfra.labs import LabUnavailable, harness, lab_capability
@@ -383,33 +386,15 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
     why = _can_run_lab()
     if why:
         pytest.skip(why)
-    code = ("import signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
-            "from hftinfra.cli import main\nsys.exit(main(['lab', 'pxe', '--no-uefi']))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
-    seen = []
+    run = interrupt_lab_cli(["lab", "pxe", "--no-uefi"], "pxe: booting unknown MAC", wait_s=60, settle_s=1)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "pxe: booting unknown MAC" in line:
-                break
-        assert seen and "pxe: booting" in seen[-1], "".join(seen)
-        time.sleep(1)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 130, err
-        assert "cleaned up" in err and err.rstrip().endswith("hftinfra lab: interrupted")
-        assert not lab_namespaces("pxe", proc.pid) and processes_mentioning(f"hft-pxe-{proc.pid}-") == []
-        started = [int(ln.rsplit("(pid ", 1)[1].rstrip(")\n")) for ln in seen if "(pid " in ln]
+        assert run.seen and "pxe: booting" in run.seen[-1], "".join(run.seen)
+        assert run.returncode == 130, run.err
+        assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
+        assert not lab_namespaces("pxe", run.pid) and processes_mentioning(f"hft-pxe-{run.pid}-") == []
+        started = [int(ln.rsplit("(pid ", 1)[1].rstrip(")\n")) for ln in run.seen if "(pid " in ln]
         assert len(started) >= 3  # dnsmasq, the HTTP server, a VM at least
         assert not [p for p in started if Path(f"/proc/{p}").exists()]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-        leftovers = remove_lab_namespaces("pxe", proc.pid)
+        leftovers = remove_lab_namespaces("pxe", run.pid)
     assert not leftovers

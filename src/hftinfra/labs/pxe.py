@@ -239,6 +239,19 @@ class PxeLabResult:
         return pxe_timeline_figure([(b.label, [(s.t_s, s.source, s.step) for s in b.steps], b.wall_s)
                                     for b in self.boots])
 
+    def dnsmasq_lines(self, mac: str) -> list[str]:
+        """dnsmasq's log lines about one MAC: its DHCP transactions (packets, classes, tags,
+        boot file) and the TFTP transfers of its per-MAC files."""
+        xids = set(re.findall(r"\]: (\d+) DHCP\w+\(\S+\) (?:\S+ )?" + re.escape(mac), self.dnsmasq_log))
+        wanted = ("DHCP", "option: 67", "user class", "vendor class", "tags:")
+        out = []
+        for ln in self.dnsmasq_log.splitlines():
+            m = re.search(r"\]: (\d+) ", ln)
+            if (m and m[1] in xids and any(w in ln for w in wanted)) or (
+                    "dnsmasq-tftp" in ln and mac.replace(":", "-") in ln):
+                out.append(ln)
+        return out
+
     def _repr_html_(self) -> str:
         from hftinfra.viz import figure_html
 
@@ -600,7 +613,7 @@ def run_pxe_lab(inventory: str | Path | None = None, *, hosts: Sequence[str] | N
 
         srv_ns, vm_ns = lab.netns("server"), lab.netns("vms")
         lab.veth(srv_ns, vm_ns, names=(site.interface, "uplink"), addressed=False)
-        ip = shutil.which("ip") or "ip"
+        ip = capability.ip or "ip"
         prefix = site.subnet.prefixlen
         server_v6 = f"{RA_PREFIX.network_address + 2}/{RA_PREFIX.prefixlen}"
         for argv in (["addr", "add", f"{site.server_ip}/{prefix}", "dev", site.interface],
@@ -699,10 +712,14 @@ def run_pxe_lab(inventory: str | Path | None = None, *, hosts: Sequence[str] | N
         http.stop()
         dnsmasq_text, http_text = dlog.text(), hlog.text()
         served = {p[len(SRV) + 1:] for p in generated.files if p.startswith(SRV + "/")} | set(LOADERS)
-        boots = tuple(_finish(vm, dlog, hlog, dnsmasq_text, str(srv), served) for vm in vms)
+        starts = {vm.plan.mac: vm.started for vm in vms}
+        by_dnsmasq = _dnsmasq_steps(dlog.lines, starts, str(srv))
+        by_http = _http_steps(hlog.lines, _ack_ips(dnsmasq_text), starts)
+        boots = tuple(_finish(vm, by_dnsmasq.get(vm.plan.mac, []) + by_http.get(vm.plan.mac, []), dnsmasq_text,
+                              served) for vm in vms)
     report = lab.cleanup_report()
     ipxe = tuple(dict.fromkeys(m[1] for b in boots for m in re.finditer(r"(iPXE \d\S*)", "\n".join(b.console_lines()))))
-    firmware_files = {"ipxe loaders": {k: v for k, v in loaders.items()}, "ovmf": list(ovmf) if ovmf else None}
+    firmware_files = {"ipxe loaders": dict(loaders), "ovmf": list(ovmf) if ovmf else None}
     return PxeLabResult(os.uname().release, str(source), site.name, versions[0], versions[1], ipxe, firmware_files,
                         len(generated.files), boots, tuple(skipped), tuple(dnsmasq_argv), dnsmasq_text, http_text,
                         setup_s, boots_s, time.monotonic() - started, cleanup=report.summary(), report=report)
@@ -749,14 +766,13 @@ def _scan_console(vm: _Vm, now: float, final: bool = False) -> None:
                 vm.stop_at = now + UNKNOWN_GRACE_S
 
 
-def _finish(vm: _Vm, dlog: _Tail, hlog: _Tail, dnsmasq_text: str, root: str, served: set[str]) -> VmBoot:
+def _finish(vm: _Vm, server_steps: list[Step], dnsmasq_text: str, served: set[str]) -> VmBoot:
+    """The VM's boot record: its console steps with the servers' steps about its MAC, and
+    diagnose's verdict on dnsmasq's log with this VM's console."""
     from hftinfra.provision.diagnose import diagnose
 
     assert vm.tail is not None and vm.ended is not None
-    starts = {vm.plan.mac: vm.started}
-    steps = list(vm.steps)
-    steps += _dnsmasq_steps(dlog.lines, starts, root).get(vm.plan.mac, [])
-    steps += _http_steps(hlog.lines, _ack_ips(dnsmasq_text), starts).get(vm.plan.mac, [])
+    steps = vm.steps + server_steps
     steps.sort(key=lambda s: (s.t_s, s.source == "lab"))
     console = vm.tail.text() + vm.tail.partial.decode("utf-8", "replace")
     hosts = {vm.plan.mac: vm.plan.host} if vm.plan.host else {}
