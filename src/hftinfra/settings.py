@@ -81,6 +81,11 @@ class SettingsPlan:
             seen.setdefault(s.key, s)
         return list(seen.values())
 
+    def checks_of(self, setting: Setting) -> str:
+        """Every check a key satisfies ('cpu.cstates, cpu.pm_qos'): a file sets a key once."""
+        ids = [s.check_id for s in self.settings if s.kind == setting.kind and s.key == setting.key]
+        return ", ".join(dict.fromkeys(ids))
+
     def cmdline(self) -> str:
         return " ".join(s.text for s in self.kernel_args())
 
@@ -96,7 +101,7 @@ class SettingsPlan:
         for s in self.of_kind("tuned"):
             section, _, _option = s.key.partition(".")
             out.setdefault(section, {}).setdefault(s.key, s)
-        order = ["cpu", "sysfs", "irqbalance", "systemd", "vm", "net"]
+        order = ["cpu", "scheduler", "sysfs", "irqbalance", "systemd", "vm", "net"]
         return {sec: list(out[sec].values()) for sec in sorted(out, key=lambda x: (order.index(x)
                 if x in order else len(order), x))}
 
@@ -192,7 +197,10 @@ def _isolated(c: _Ctx):
     if cpus is None:
         return "isolated_cpus is not set for this host"
     flags = "managed_irq,domain"
-    return [("cmdline", "isolcpus", f"{flags},{format_cpulist(cpus)}")]
+    # tuned's [scheduler] isolated_cores moves user threads and the IRQs it may move off these
+    # CPUs at its start, for what began before isolcpus= took effect (tuned profiles/realtime/tuned.conf).
+    return [("cmdline", "isolcpus", f"{flags},{format_cpulist(cpus)}"),
+            ("tuned", "scheduler.isolated_cores", format_cpulist(cpus))]
 
 
 def _on_isolated(key: str) -> Builder:

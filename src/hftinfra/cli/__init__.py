@@ -12,6 +12,11 @@ import sys
 SUBCOMMANDS = {
     "snapshot": ("hftinfra.cli.snapshot", "capture what the probes read into a snapshot"),
     "audit": ("hftinfra.cli.audit", "check this host (or a snapshot) against a tuning profile"),
+    "fix": ("hftinfra.cli.fix", "an audit's fixes as a script, tuned profile, sysctl.d file, Ansible playbook or "
+                                "Kickstart %post"),
+    "apply": ("hftinfra.cli.apply", "apply a profile's runtime settings to this host (dry run unless --yes; "
+                                    "writes a rollback file)"),
+    "rollback": ("hftinfra.cli.rollback", "restore what hftinfra apply changed, from its rollback file"),
     "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
     "jitter": ("hftinfra.cli.jitter", "measure OS noise per CPU and name what caused each gap"),
     "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net, lab ptp, lab chrony"),

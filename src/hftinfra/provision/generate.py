@@ -149,37 +149,72 @@ def generate(inventory: Inventory, *, root: str | None = None) -> Generated:
 
 def kickstart(host: Host, inventory: Inventory, cache: dict | None = None) -> str:
     """The Kickstart of one Linux host, with its profile's kernel arguments and %post."""
-    from hftinfra.checks.values import show_value
-    from hftinfra.profiles import PROFILE_DIR, resolve_profile_path
+    from hftinfra.profiles import ProfileError
 
     site = inventory.site
     profile, plan = host_plan(host, cache)
-    path = resolve_profile_path(host.profile)
+    try:
+        post = post_context(profile, plan, profile_spec=host.profile, host_name=host.name,
+                            variables=host.variables, hftinfra_package=site.hftinfra_package, site=site)
+    except ProfileError as exc:
+        raise InventoryError(f"{inventory.path}: host {host.name}: tuning.profile: {exc}") from None
+    ctx = {"site": site, "inventory": Path(inventory.path).name, "host": host, "plan": plan}
+    return render("kickstart/host.ks.j2", kernel_args=plan.kernel_args(), cmdline=plan.cmdline(), **{**ctx, **post})
+
+
+def tuned_include(profile) -> str:
+    """The stock tuned profile closest to ``profile``: the last of its include chain that
+    tuned ships, so the generated profile adds only what the chain adds past it."""
+    stock = [name for name in profile.chain if name in STOCK_TUNED_PROFILES]
+    return stock[-1] if stock else "network-latency"
+
+
+# Profiles tuned ships (tuned 2.2x, profiles/): the ones a generated profile may include.
+STOCK_TUNED_PROFILES = ("accelerator-performance", "balanced", "cpu-partitioning", "desktop", "hpc-compute",
+                        "intel-sst", "latency-performance", "network-latency", "network-throughput",
+                        "optimize-serial-console", "powersave", "realtime", "throughput-performance",
+                        "virtual-guest", "virtual-host")
+
+
+def post_context(profile, plan, *, profile_spec: str, host_name: str, variables: dict,
+                 hftinfra_package: str = "hftinfra", site=None) -> dict:
+    """What the Kickstart's ``%post`` section renders from (``kickstart/post.ks.j2``), for
+    a host that runs ``profile`` with ``variables``. ``site`` adds the call that tells the
+    provisioning server the install finished; ``hftinfra fix --format kickstart-post``
+    renders the same section without one."""
+    from hftinfra.checks.values import show_value
+    from hftinfra.profiles import PROFILE_DIR, ProfileError, _read_yaml, resolve_profile_path
+
+    path = resolve_profile_path(profile_spec)
     shipped = path.parent == PROFILE_DIR.resolve()
     profile_text = profile_file = ""
     if not shipped:
-        from hftinfra.profiles import _read_yaml
-
         includes = _read_yaml(path).get("include") or []
         for inc in [includes] if isinstance(includes, str) else includes:
             if "/" in inc or inc.endswith((".yaml", ".yml")):
-                raise InventoryError(f"{inventory.path}: host {host.name}: tuning.profile: {host.profile} includes "
-                                     f"{inc} by path; the new host gets only this one file, so include shipped "
-                                     "profiles by name")
+                raise ProfileError(f"{profile_spec} includes {inc} by path; the new host gets only this one "
+                                   "file, so include shipped profiles by name")
         profile_file = path.name
         profile_text = path.read_text(encoding="utf-8")
         if not profile_text.endswith("\n"):
             profile_text += "\n"
     audit_profile = profile.name if shipped else f"/etc/hftinfra/{profile_file}"
-    audit_vars = [(k, show_value(v)) for k, v in sorted(host.variables.items())]
+    audit_vars = [(k, show_value(v)) for k, v in sorted(variables.items())]
     tuned_name = f"hftinfra-{profile.name}"
-    ctx = {"site": site, "inventory": Path(inventory.path).name, "host": host, "plan": plan}
-    tuned_conf = render("tuned/tuned.conf.j2", sections=plan.tuned_sections(), **ctx)
-    sysctl_conf = render("tuned/sysctl.conf.j2", sysctls=plan.sysctls(), **ctx)
-    unit = render("tuned/firstboot.service.j2", audit_profile=audit_profile, audit_vars=audit_vars, **ctx)
-    return render("kickstart/host.ks.j2", kernel_args=plan.kernel_args(), cmdline=plan.cmdline(),
-                  tuned_name=tuned_name, tuned_conf=tuned_conf, sysctl_conf=sysctl_conf, firstboot_unit=unit,
-                  profile_text=profile_text, profile_file=profile_file, **ctx)
+    include = tuned_include(profile)
+    tuned_conf = render("tuned/tuned.conf.j2", plan=plan, include=include, sections=plan.tuned_sections(),
+                        bootloader=(), sysctls=())
+    sysctl_conf = render("tuned/sysctl.conf.j2", plan=plan, sysctls=plan.sysctls())
+    unit = render("tuned/firstboot.service.j2", plan=plan, audit_profile=audit_profile, audit_vars=audit_vars)
+    return {"tuned_name": tuned_name, "tuned_include": include, "tuned_conf": tuned_conf,
+            "sysctl_conf": sysctl_conf, "firstboot_unit": unit, "profile_text": profile_text,
+            "profile_file": profile_file, "host_name": host_name, "hftinfra_package": hftinfra_package,
+            "site": site}
+
+
+def post_section(profile, plan, **kwargs) -> str:
+    """The ``%post`` section alone (see :func:`post_context`)."""
+    return render("kickstart/post.ks.j2", plan=plan, **post_context(profile, plan, **kwargs))
 
 
 def _supply(inventory: Inventory) -> tuple[Supply, ...]:
