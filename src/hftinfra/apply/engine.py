@@ -206,6 +206,25 @@ class ApplyResult:
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
+    def to_text(self) -> str:
+        from hftinfra.apply.view import format_apply
+
+        return format_apply(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.to_text())}</pre>"
+
+
+def rollback_document(plan: ApplyPlan, steps: list[Step]) -> dict:
+    """The rollback file as apply writes it before its first change: every target it could
+    read, with its value then (``previous``) and what apply will write (``target.wanted``)."""
+    return {"schema": SCHEMA, "host": host_identity(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "profile": plan.profile, "status": "applying",
+            "entries": [{"knob": s.knob.name, "check": s.knob.check_id, "target": s.target.to_json(),
+                         "previous": s.before, "written": False} for s in steps if s.before is not None]}
+
 
 def apply_plan(plan: ApplyPlan, *, dry_run: bool = True, rollback_path: str | None = None,
                allow_disruptive: bool = False) -> ApplyResult:
@@ -225,10 +244,7 @@ def apply_plan(plan: ApplyPlan, *, dry_run: bool = True, rollback_path: str | No
     if os.geteuid() != 0:
         raise ApplyError("applying changes the host: run as root (without --yes it is a dry run)")
     path = rollback_path or default_rollback_path()
-    doc = {"schema": SCHEMA, "host": host_identity(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "profile": plan.profile, "status": "applying",
-           "entries": [{"knob": s.knob.name, "check": s.knob.check_id, "target": s.target.to_json(),
-                        "previous": s.before, "written": False} for s in steps if s.before is not None]}
+    doc = rollback_document(plan, steps)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         if os.path.exists(path):
@@ -380,4 +396,4 @@ def rollback(path: str, *, force: bool = False, dry_run: bool = False) -> Rollba
 
 
 __all__ = ["ApplyError", "ApplyPlan", "ApplyResult", "Reboot", "RollbackResult", "SCHEMA", "STATES", "apply_plan",
-           "check", "default_rollback_path", "knob_state", "load_rollback", "plan_apply", "rollback"]
+           "check", "default_rollback_path", "knob_state", "load_rollback", "plan_apply", "rollback", "rollback_document"]
