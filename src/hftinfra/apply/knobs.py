@@ -365,8 +365,8 @@ def knob_for(setting, nics: dict[str, list[tuple[str, str]]] | None = None) -> t
                 targets.append(Target("ethtool", f"{iface} {flag} {name}", want, "text",
                                       (("iface", iface), ("name", name), ("option", flag))))
         return knob(targets, f"ethtool {flag}", "no trading NIC")
-    if key in ("net.devices",):
-        return None, "names the NICs the other [net] options apply to"
+    if key == "net.devices":
+        return None, None  # the NICs the other [net] options name; no setting of its own
     if key == "systemd.cpu_affinity":
         return None, "systemd reads CPUAffinity= when it starts: takes effect at the next boot"
     if key == "scheduler.isolated_cores":
