@@ -290,3 +290,57 @@ def test_values_compare_by_their_kind():
     assert K.same(Target("file", "x", "f", "mask"), "0000000f", "f")
     assert K.same(Target("file", "x", "4 4 1 7"), "4\t4\t1\t7", "4 4 1 7")
     assert not K.same(Target("file", "x", "1", "mask"), "3", "1")
+
+
+@pytest.fixture
+def veth():
+    """A veth pair in this namespace (ethtool -K and -l answer on veth; -c does not)."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("ethtool") is None:
+        pytest.skip("needs root, ip and ethtool")
+    name = f"hfa{os.getpid() % 10000}"
+    peer = f"{name}p"
+    made = subprocess.run(["ip", "link", "add", name, "numtxqueues", "4", "numrxqueues", "4", "type", "veth",
+                           "peer", "name", peer, "numtxqueues", "4", "numrxqueues", "4"], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot make a veth pair: {made.stderr.decode().strip()}")
+    try:
+        for dev in (name, peer):
+            subprocess.run(["ip", "link", "set", dev, "up"], check=True)
+        subprocess.run(["ethtool", "-K", name, "gro", "on"], check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def test_nic_settings_through_ethtool_and_disruptive_ones_apart(veth, tmp_path):
+    import subprocess
+
+    def features() -> str:
+        return subprocess.run(["ethtool", "-k", veth], capture_output=True, text=True).stdout
+
+    def channels() -> str:
+        return subprocess.run(["ethtool", "-l", veth], capture_output=True, text=True).stdout
+
+    feats, chans = features(), channels()
+    plan = plan_apply("hft-isolated", [f"trading_nics={veth}", *_vars()], ["net"])
+    gro = [t for k in plan.knobs for t in k.targets if t.kind == "ethtool" and t.param("name") == "gro"]
+    assert gro and gro[0].param("iface") == veth and gro[0].wanted == "off"
+    assert K.read(gro[0]) == "on"
+    # Four queues on a machine with fewer CPUs: the channel change is listed apart, not made.
+    if (os.cpu_count() or 1) < 4:
+        assert any(k.check_id == "net.channels" for k in plan.disruptive)
+    assert all(k.disruptive for k in plan.disruptive)
+    path = str(tmp_path / "rb.json")
+    result = apply_plan(plan, dry_run=False, rollback_path=path)
+    try:
+        assert not any(s.knob.disruptive for s in result.steps)
+        assert set(result.skipped_disruptive) == set(plan.disruptive)
+        assert K.read(gro[0]) == "off"
+        assert channels() == chans
+    finally:
+        back = rollback(path)
+    assert not back.failed
+    assert features() == feats
