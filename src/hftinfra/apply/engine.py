@@ -159,7 +159,8 @@ def host_identity() -> dict:
 
 
 def default_rollback_path() -> str:
-    return os.path.join(ROLLBACK_DIR, time.strftime("rollback-%Y%m%dT%H%M%S.json", time.gmtime()))
+    # The pid keeps two applies in one second apart; the time sorts the files.
+    return os.path.join(ROLLBACK_DIR, time.strftime("rollback-%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}.json")
 
 
 def _write_json(path: str, doc: dict) -> None:

@@ -45,18 +45,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hftinfra.apply import ApplyError, apply_plan, plan_apply
+    from hftinfra.apply import ApplyError, apply_plan, default_rollback_path, plan_apply
     from hftinfra.profiles import DEFAULT_PROFILE, ProfileError
 
     if args.yes and os.geteuid() != 0:
         raise UserError("applying changes the host: run as root (without --yes it is a dry run)")
     if args.rollback_file and not args.yes:
         raise UserError("--rollback-file goes with --yes (a dry run writes nothing)")
+    path = (args.rollback_file or default_rollback_path()) if args.yes else None
     try:
         plan = plan_apply(args.profile or DEFAULT_PROFILE, args.var, args.only or None)
-        result = apply_plan(plan, dry_run=not args.yes, rollback_path=args.rollback_file,
+        result = apply_plan(plan, dry_run=not args.yes, rollback_path=path,
                             allow_disruptive=args.allow_disruptive)
     except (ProfileError, ApplyError) as exc:
         raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        if path and os.path.exists(path):
+            print(f"hftinfra apply: stopped part way; hftinfra rollback {path} restores what was done",
+                  file=sys.stderr)
+        raise
     sys.stdout.write(result.to_text())
     return result.exit_code
