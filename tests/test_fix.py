@@ -217,3 +217,11 @@ def test_cli_bad_host_and_output_lose_nothing(capsys, tmp_path):
     plain.write_text("x")
     code, _, err = run(capsys, "--host", UNTUNED, "--format", "tuned", "-o", str(plain))
     assert code == 2 and "not a directory" in err and plain.read_text() == "x"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fix", "--help"], ["apply", "--help"], ["rollback", "--help"]])
+def test_help_renders(argv, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, _ = capsys.readouterr()
+    assert done.value.code == 0 and "usage: hftinfra" in out

@@ -13,7 +13,7 @@ SUBCOMMANDS = {
     "snapshot": ("hftinfra.cli.snapshot", "capture what the probes read into a snapshot"),
     "audit": ("hftinfra.cli.audit", "check this host (or a snapshot) against a tuning profile"),
     "fix": ("hftinfra.cli.fix", "an audit's fixes as a script, tuned profile, sysctl.d file, Ansible playbook or "
-                                "Kickstart %post"),
+                                "Kickstart %%post"),
     "apply": ("hftinfra.cli.apply", "apply a profile's runtime settings to this host (dry run unless --yes; "
                                     "writes a rollback file)"),
     "rollback": ("hftinfra.cli.rollback", "restore what hftinfra apply changed, from its rollback file"),
