@@ -41,7 +41,7 @@ from hftinfra.profiles import (
 SCHEMA = "hftinfra.audit/1"
 DIFFERS = "differs from the expected value"
 FINDING_KEYS = ("id", "title", "area", "status", "observed", "expected", "message", "reason",
-                "sources", "fix", "docs")
+                "sources", "fix", "docs", "persistence")
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,15 @@ class Finding:
     sources: tuple[str, ...]
     fix: str | None
     docs: str
+    # Where the settings that make this check true stand for the next boot (hftinfra.persist);
+    # None for a check no setting makes (a measurement, hardware) or one not judged.
+    persistence: Any = None
 
     def to_json(self) -> dict:
         return {"id": self.id, "title": self.title, "area": self.area, "status": self.status,
                 "observed": self.observed, "expected": self.expected, "message": self.message,
                 "reason": self.reason, "sources": list(self.sources), "fix": self.fix,
-                "docs": self.docs}
+                "docs": self.docs, "persistence": self.persistence.to_json() if self.persistence else None}
 
 
 @dataclass(frozen=True)
@@ -443,11 +446,51 @@ def run_audit(host: Host | str | None = None, profile: Profile | str = DEFAULT_P
     # Measurements are judged last, so their window runs while the other checks read.
     judged = {c.id: evaluate(c, profile.rules[c.id], ctx, values)
               for c in sorted(chosen, key=lambda c: c.prepare is not None)}
-    findings = [judged[c.id] for c in chosen]  # catalog order: stable output
+    findings = with_persistence(ctx, profile, values, [judged[c.id] for c in chosen])  # catalog order
 
     identity = ctx.identity()
     return Report(host=host_block(identity), profile=profile, variables=values, findings=findings,
                   only=only, elapsed_s=time.perf_counter() - t0, identity=identity)
+
+
+def with_persistence(ctx: Context, profile: Profile, values: dict[str, VariableValue],
+                     findings: list[Finding]) -> list[Finding]:
+    """Each judged finding with where its settings stand for the next boot (hftinfra.persist)."""
+    import dataclasses
+
+    from hftinfra.persist import persistence_of, summarise
+    from hftinfra.settings import plan_settings
+
+    judged = [f for f in findings if f.status in ("pass", "fail", "warn")]
+    if not judged:
+        return findings
+    cfg = ctx.probe("persist.config")
+    if isinstance(cfg, Unread):
+        return findings
+    try:
+        plan = plan_settings(profile, {n: v.value for n, v in values.items() if v.value is not None})
+    except Exception:  # a plan that cannot be made leaves the findings as judged
+        return findings
+    made: dict[str, list] = {}
+    for s in plan.settings:
+        made.setdefault(s.check_id, []).append(s)
+    out = []
+    for f in findings:
+        settings = made.get(f.id)
+        if f.status not in ("pass", "fail", "warn") or not settings:
+            out.append(f)
+            continue
+        by_kind: dict[str, list] = {}
+        for s in settings:
+            if s.key == "net.devices":
+                continue  # names the NICs the other [net] options apply to
+            runtime = None
+            if s.kind == "sysctl":
+                got = ctx.host.read("/proc/sys/" + s.key.replace(".", "/"))
+                runtime = got.strip() if isinstance(got, str) else got
+            by_kind.setdefault(s.kind, []).append(persistence_of(cfg, s, passed=f.status == "pass", runtime=runtime))
+        out.append(dataclasses.replace(f, persistence=summarise(by_kind)))
+    return out
 
 
 def host_block(identity) -> dict:

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from hftinfra.host import Host
 
 # Modules whose import registers probes. Later areas append themselves here.
-AREA_MODULES = ("hftinfra.cpu", "hftinfra.memory", "hftinfra.kernel", "hftinfra.irq", "hftinfra.net", "hftinfra.bypass", "hftinfra.timesync")
+AREA_MODULES = ("hftinfra.cpu", "hftinfra.memory", "hftinfra.kernel", "hftinfra.irq", "hftinfra.net", "hftinfra.bypass", "hftinfra.timesync",
+                "hftinfra.persist")
 
 _REGISTRY: dict[str, Callable[[Host], object]] = {}
 

@@ -113,8 +113,21 @@ def _why(f) -> str:
     from hftinfra.audit import DIFFERS
 
     if f.status in ("fail", "warn") and (not f.message or f.message.startswith(DIFFERS)):
-        return f.reason + f.message.removeprefix(DIFFERS)
-    return f.message
+        why = f.reason + f.message.removeprefix(DIFFERS)
+    else:
+        why = f.message
+    return "; ".join(p for p in (why, persistence_note(f)) if p)
+
+
+def persistence_note(f) -> str:
+    """Where the finding's settings stand for the next boot, when that is news: a pass that
+    is lost at reboot, a fail that a reboot fixes, a value some other file overrides."""
+    p = getattr(f, "persistence", None)
+    if p is None:
+        return ""
+    if p.state in ("runtime-only", "pending-reboot", "overridden") or (p.state == "unknown" and f.status == "pass"):
+        return p.message
+    return ""
 
 
 def to_text(report: Report, color: bool = False, width: int | None = None) -> str:
@@ -199,6 +212,9 @@ def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -
     for f in report.findings:
         fix = f"<pre style='margin:2px 0;white-space:pre-wrap'>{e(f.fix)}</pre>" if f.fix and with_fixes else ""
         why = e(f.message) + (f"<br><small>{e(f.reason)}</small>" if f.reason else "")
+        note = persistence_note(f)
+        if note:
+            why += f"<br><small><b>next boot:</b> {e(note)}</small>"
         rows.append(
             f"<tr><td>{badge(f.status)}</td><td><code>{e(f.id)}</code><br><small>{e(f.title)}</small></td>"
             f"<td>{e(f.observed)}</td><td>{e(f.expected)}</td><td>{why}{fix}</td></tr>")

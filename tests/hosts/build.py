@@ -386,6 +386,67 @@ ICX_FLAGS = (
     "avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities")
 
 
+
+def _render_persisted(m: Model, f: dict, cmdline: str) -> None:
+    """What the next boot sets: a BLS entry (RHEL 9 grub2 with blscfg), grubenv, and tuned's
+    active profile. tuned-2s keeps its tuning there; untuned-2s shows the states in between:
+    nohz_full added to the boot entry but not yet booted, a sysctl.d value a later file
+    overrides, and a tuned profile whose [sysctl] wins over sysctl.d (reapply_sysctl = 0)."""
+    if m.name not in ("tuned-2s", "untuned-2s"):
+        return
+    machine = "3f6f1c3e1b1e4c9e8b8a5b2e1c0d9e8f"
+    entry = f"{machine}-{m.kernel}"
+    options = " ".join(w for w in cmdline.split() if not w.startswith("BOOT_IMAGE="))
+    if not m.tuned:
+        options += " nohz_full=4-15,20-31"
+    f[f"/boot/loader/entries/{entry}.conf"] = "\n".join([
+        f"title Rocky Linux ({m.kernel}) 9.3 (Blue Onyx)", f"version {m.kernel}",
+        f"linux /vmlinuz-{m.kernel}", f"initrd /initramfs-{m.kernel}.img $tuned_initrd",
+        f"options {options}", "grub_users $grub_users", "grub_arg --unrestricted", "grub_class rocky"]) + "\n"
+    # grubenv is a 1024-byte block padded with '#'.
+    env = f"# GRUB Environment Block\nsaved_entry={entry}\nboot_success=1\n"
+    f["/boot/grub2/grubenv"] = env + "#" * (1024 - len(env))
+    f["/etc/kernel/cmdline"] = options + "\n"
+    f["/etc/default/grub"] = "\n".join([
+        'GRUB_TIMEOUT=5', 'GRUB_DISTRIBUTOR="$(sed \'s, release .*$,,g\' /etc/system-release)"',
+        'GRUB_DEFAULT=saved', 'GRUB_DISABLE_SUBMENU=true', 'GRUB_TERMINAL_OUTPUT="console"',
+        f'GRUB_CMDLINE_LINUX="{options}"', 'GRUB_DISABLE_RECOVERY="true"', 'GRUB_ENABLE_BLSCFG=true']) + "\n"
+    if m.tuned:
+        profile = "hft-latency"
+        f["/etc/tuned/active_profile"] = profile + "\n"
+        f["/etc/tuned/profile_mode"] = "manual\n"
+        f["/etc/tuned/tuned-main.conf"] = "daemon = 1\ndynamic_tuning = 0\nreapply_sysctl = 1\n"
+        hk = cpulist(m.housekeeping)
+        f[f"/etc/tuned/{profile}/tuned.conf"] = "\n".join([
+            "[main]", "summary=network-latency plus the isolated cores of this trading host",
+            "include=network-latency", "", "[cpu]", "governor=performance",
+            "energy_performance_preference=performance", "min_perf_pct=100", "no_turbo=1", "force_latency=1", "",
+            "[sysfs]", f"/sys/devices/virtual/workqueue/cpumask={cpumask(m.housekeeping, m.nr)}",
+            "/sys/kernel/mm/ksm/run=0", "", "[irqbalance]", f"banned_cpus={cpulist(m.isolated)}", "",
+            "[systemd]", f"cpu_affinity={hk}", ""])
+        f["/usr/lib/tuned/network-latency/tuned.conf"] = "\n".join([
+            "[main]", "summary=low latency network tuning", "include=latency-performance", "",
+            "[vm]", "transparent_hugepages=never", "", "[sysctl]", "net.core.busy_read=50", "net.core.busy_poll=50",
+            "kernel.numa_balancing=0", "kernel.hung_task_timeout_secs=600", "kernel.nmi_watchdog=0",
+            "vm.stat_interval=10", "kernel.timer_migration=0", "",
+            "[bootloader]", "cmdline_network_latency=skew_tick=1 tsc=reliable rcupdate.rcu_normal_after_boot=1", ""])
+        f["/usr/lib/tuned/latency-performance/tuned.conf"] = "\n".join([
+            "[main]", "summary=deterministic performance at the cost of power", "", "[cpu]",
+            "force_latency=cstate.id_no_zero:1|3", "governor=performance", "energy_perf_bias=performance",
+            "min_perf_pct=100", "", "[sysctl]", "vm.dirty_ratio=10", "vm.dirty_background_ratio=3",
+            "vm.swappiness=10", ""])
+    else:
+        f["/etc/sysctl.d/50-trading.conf"] = "# from the trading team\nvm.swappiness = 10\nvm.dirty_ratio = 10\n"
+        f["/etc/sysctl.d/99-sysctl.conf"] = Link("../sysctl.conf")
+        f["/etc/sysctl.conf"] = "# local overrides\nvm.swappiness = 60\n"
+        f["/etc/tuned/active_profile"] = "throughput-performance\n"
+        f["/etc/tuned/profile_mode"] = "auto\n"
+        f["/etc/tuned/tuned-main.conf"] = "daemon = 1\nreapply_sysctl = 0\n"
+        f["/usr/lib/tuned/throughput-performance/tuned.conf"] = "\n".join([
+            "[main]", "summary=broadly applicable tuning for throughput", "", "[cpu]", "governor=performance",
+            "energy_perf_bias=performance", "min_perf_pct=100", "", "[vm]", "transparent_hugepages=always", "",
+            "[sysctl]", "vm.dirty_ratio=40", "vm.dirty_background_ratio=10", ""])
+
 def _vulnerabilities(tuned: bool) -> dict[str, str]:
     if tuned:  # mitigations=off
         return {
@@ -790,6 +851,8 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             "kernel.nmi_watchdog = 0", "kernel.timer_migration = 0", "kernel.numa_balancing = 0",
             "kernel.hung_task_timeout_secs = 600", "vm.swappiness = 10", "vm.stat_interval = 10",
             "vm.dirty_ratio = 10", "vm.dirty_background_ratio = 3"])
+
+    _render_persisted(m, f, cmdline)
 
     # ---- interrupts --------------------------------------------------------------------------
     # Separate stream for the interrupt and network picture, so adding a row leaves every
