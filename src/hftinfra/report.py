@@ -119,6 +119,32 @@ def _why(f) -> str:
     return "; ".join(p for p in (why, persistence_note(f)) if p)
 
 
+class PersistenceView:
+    """A report's judged findings with where each stands for the next boot (renders in a
+    notebook as a table; ``rows`` for code)."""
+
+    def __init__(self, report: Report):
+        self.rows = [(f.id, f.status, f.persistence.state, f.persistence.message)
+                     for f in report.findings if f.persistence is not None]
+        self.source = report.host.get("source")
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _id, _status, state, _msg in self.rows:
+            out[state] = out.get(state, 0) + 1
+        return out
+
+    def _repr_html_(self) -> str:
+        from hftinfra.records import html_table
+
+        note = ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
+        return html_table(f"Next boot: {self.source}", ["check", "now", "next boot", "where, and why"],
+                          [list(r) for r in self.rows], note)
+
+    def __str__(self) -> str:
+        return "\n".join(f"{i:<28} {s:<5} {st:<15} {m}" for i, s, st, m in self.rows)
+
+
 def persistence_note(f) -> str:
     """Where the finding's settings stand for the next boot, when that is news: a pass that
     is lost at reboot, a fail that a reboot fixes, a value some other file overrides."""
@@ -227,5 +253,5 @@ def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -
         + "</tbody></table></div>")
 
 
-__all__ = ["fix_script", "host_line", "profile_line", "summary_line", "to_html", "to_json", "to_markdown",
+__all__ = ["PersistenceView", "fix_script", "host_line", "profile_line", "summary_line", "to_html", "to_json", "to_markdown",
            "to_text", "write_text"]
