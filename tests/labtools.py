@@ -43,7 +43,22 @@ def remove_lab_namespaces(lab: str, pid: int) -> set[str]:
     return found
 
 
-def processes_mentioning(text: str) -> list[int]:
+def processes_mentioning(text: str, settle_s: float = 0.0) -> list[int]:
+    """Processes whose command line holds ``text``. ``settle_s``: keep looking that long for
+    them to be gone. A child killed as Ctrl-C arrives is reaped by subprocess only for 0.25 s
+    (Popen.__exit__ on KeyboardInterrupt), so on a loaded machine it may still be exiting
+    when the lab has returned; one still there after ``settle_s`` is a leak."""
+    import time
+
+    deadline = time.monotonic() + settle_s
+    while True:
+        pids = _mentioning(text)
+        if not pids or time.monotonic() >= deadline:
+            return pids
+        time.sleep(0.05)
+
+
+def _mentioning(text: str) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -264,7 +264,7 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
         assert run.returncode == 130, run.err
         assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
         assert not _ours(run.pid)
-        assert _processes_mentioning(f"hft-net-{run.pid}-") == []
+        assert _processes_mentioning(f"hft-net-{run.pid}-", settle_s=3) == []
     finally:
         leftovers = _remove_namespaces_of(run.pid)
     assert not leftovers

@@ -238,7 +238,7 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
         assert run.seen and "ptp: running" in run.seen[-1], "".join(run.seen)
         assert run.returncode == 130, run.err
         assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
-        assert not _ours(run.pid) and _processes_mentioning(f"hft-ptp-{run.pid}-") == []
+        assert not _ours(run.pid) and _processes_mentioning(f"hft-ptp-{run.pid}-", settle_s=3) == []
     finally:
         leftovers = _remove_namespaces_of(run.pid)
     assert not leftovers

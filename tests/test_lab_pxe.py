@@ -391,7 +391,7 @@ def test_ctrl_c_stops_the_lab_and_cleans_up():
         assert run.seen and "pxe: booting" in run.seen[-1], "".join(run.seen)
         assert run.returncode == 130, run.err
         assert "cleaned up" in run.err and run.err.rstrip().endswith("hftinfra lab: interrupted")
-        assert not lab_namespaces("pxe", run.pid) and processes_mentioning(f"hft-pxe-{run.pid}-") == []
+        assert not lab_namespaces("pxe", run.pid) and processes_mentioning(f"hft-pxe-{run.pid}-", settle_s=3) == []
         started = [int(ln.rsplit("(pid ", 1)[1].rstrip(")\n")) for ln in run.seen if "(pid " in ln]
         assert len(started) >= 3  # dnsmasq, the HTTP server, a VM at least
         assert not [p for p in started if Path(f"/proc/{p}").exists()]
