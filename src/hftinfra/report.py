@@ -13,9 +13,13 @@ JSON schema ``hftinfra.audit/1`` (keys are stable; new keys may be added, none r
      "only": ["cpu", ...],
      "summary": {"pass": n, "fail": n, "warn": n, "skip": n, "unknown": n, "total": n},
      "findings": [{"id", "title", "area", "status", "observed", "expected", "message",
-                   "reason", "sources", "fix", "docs"}]}
+                   "reason", "sources", "fix", "docs",
+                   "persistence": {"state", "message", "where": [...]} | null}]}
 
-``status`` is one of pass, fail, warn, skip, unknown. ``observed`` and ``expected`` are
+``status`` is one of pass, fail, warn, skip, unknown. ``persistence`` (added within
+``hftinfra.audit/1``) says where the settings that make the check true stand for the next
+boot, one of the states in ``hftinfra.persist.STATES``; null for a check no setting
+makes (a measurement, hardware) and for findings not judged (skip, unknown). ``observed`` and ``expected`` are
 display strings (cpulists for CPU sets; ``unknown (missing: /path)`` when unread). ``fix`` is
 null unless the status is fail or warn.
 """
@@ -145,6 +149,24 @@ class PersistenceView:
         return "\n".join(f"{i:<28} {s:<5} {st:<15} {m}" for i, s, st, m in self.rows)
 
 
+# What a status becomes when the next boot changes it: a pass lost at reboot, a fail a reboot fixes.
+STATUS_SUFFIX = {"runtime-only": "in effect but lost at reboot", "pending-reboot": "reboot pending",
+                 "overridden": "overridden at boot"}
+
+
+def status_label(f) -> str:
+    """'pass', or with what the next boot does to it: 'pass — in effect but lost at reboot',
+    'fail — reboot pending', 'pass — overridden at boot'."""
+    p = getattr(f, "persistence", None)
+    if p is None or p.state not in STATUS_SUFFIX:
+        return f.status
+    if p.state == "runtime-only" and f.status != "pass":
+        return f.status
+    if p.state == "pending-reboot" and f.status == "pass":
+        return f.status
+    return f"{f.status} — {STATUS_SUFFIX[p.state]}"
+
+
 def persistence_note(f) -> str:
     """Where the finding's settings stand for the next boot, when that is news: a pass that
     is lost at reboot, a fail that a reboot fixes, a value some other file overrides."""
@@ -184,8 +206,9 @@ def write_text(report: Report, file, color: bool = False, width: int | None = No
         table.add_column("why", overflow="fold", ratio=1)
         for f in findings:
             why = _why(f)
-            table.add_row(Text(f.status.upper(), style=STATUS_STYLE[f.status]), f.id, f.observed,
-                          f.expected, why)
+            label = status_label(f)
+            table.add_row(Text(f.status.upper() + label[len(f.status):], style=STATUS_STYLE[f.status]), f.id,
+                          f.observed, f.expected, why)
         console.print(table)
     style = "bold red" if report.summary["fail"] else "bold green"
     console.print(Text(summary_line(report), style=style))
@@ -213,7 +236,8 @@ def to_markdown(report: Report) -> str:
                 "| Status | Check | Observed | Expected | Why |", "|---|---|---|---|---|"]
         for f in (f for f in report.findings if f.area == area):
             why = _why(f)
-            out.append(f"| **{f.status}** | `{f.id}` {_md(f.title)} | {_md(f.observed)} | "
+            out.append(f"| **{f.status}**{_md(status_label(f)[len(f.status):])} | `{f.id}` {_md(f.title)} | "
+                       f"{_md(f.observed)} | "
                        f"{_md(f.expected)} | {_md(why)} |")
         out.append("")
     script = fix_script(report)
@@ -230,6 +254,11 @@ def badge(status: str) -> str:
             f'padding:0 5px;font-size:85%;font-weight:600">{status}</span>')
 
 
+def _html_suffix(f) -> str:
+    rest = status_label(f)[len(f.status):].removeprefix(" — ")
+    return f"<br><small>{html.escape(rest)}</small>" if rest else ""
+
+
 def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -> str:
     e = html.escape
     s = report.summary
@@ -242,7 +271,7 @@ def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -
         if note:
             why += f"<br><small><b>next boot:</b> {e(note)}</small>"
         rows.append(
-            f"<tr><td>{badge(f.status)}</td><td><code>{e(f.id)}</code><br><small>{e(f.title)}</small></td>"
+            f"<tr><td>{badge(f.status)}{_html_suffix(f)}</td><td><code>{e(f.id)}</code><br><small>{e(f.title)}</small></td>"
             f"<td>{e(f.observed)}</td><td>{e(f.expected)}</td><td>{why}{fix}</td></tr>")
     header = (f"<p><b>{e(host_line(report))}</b><br>{e(profile_line(report))}<br>{counts}</p>"
               if with_header else f"<p>{counts}</p>")
@@ -253,5 +282,5 @@ def to_html(report: Report, with_header: bool = True, with_fixes: bool = True) -
         + "</tbody></table></div>")
 
 
-__all__ = ["PersistenceView", "fix_script", "host_line", "profile_line", "summary_line", "to_html", "to_json", "to_markdown",
-           "to_text", "write_text"]
+__all__ = ["PersistenceView", "STATUS_SUFFIX", "fix_script", "host_line", "profile_line", "status_label",
+           "summary_line", "to_html", "to_json", "to_markdown", "to_text", "write_text"]

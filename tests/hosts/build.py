@@ -67,6 +67,13 @@ Designs
   off. Time: the same PHCs, no ptp4l; chronyd (RHEL's chrony.conf, pool servers) at
   stratum 3, a few ms off, polling every 1024 s, so the kernel's maxerror has grown to
   hundreds of ms since its last update.
+  Persisted (both): a RHEL 9 BLS entry named by grubenv's saved_entry, /etc/default/grub,
+  /etc/kernel/cmdline, tuned's active profile. tuned-2s: hft-latency (include=network-latency
+  -> latency-performance, [net] coalescing and features), /etc/sysctl.d/90-latency.conf,
+  reapply_sysctl = 1. untuned-2s: throughput-performance with reapply_sysctl = 0 (its
+  vm.dirty_ratio 40 beats 50-trading.conf's 10), 99-sysctl.conf -> ../sysctl.conf setting
+  swappiness back to 60, nohz_full and skew_tick in the boot entry only (reboot pending),
+  kernel.timer_migration 0 set by hand in no file.
 - cpu0-offline: one socket, 4 cores × 2 threads; booted with cpu0_hotplug and CPU 0 taken
   offline: cpu0/online reads 0, its topology/ and cache/ are gone, its cpufreq policy is
   inactive (reads answer EBUSY, replayed as unsupported), node0's cpulist drops it. VT-d
@@ -386,19 +393,20 @@ ICX_FLAGS = (
     "avx512_vpopcntdq la57 rdpid fsrm md_clear pconfig flush_l1d arch_capabilities")
 
 
-
 def _render_persisted(m: Model, f: dict, cmdline: str) -> None:
     """What the next boot sets: a BLS entry (RHEL 9 grub2 with blscfg), grubenv, and tuned's
     active profile. tuned-2s keeps its tuning there; untuned-2s shows the states in between:
-    nohz_full added to the boot entry but not yet booted, a sysctl.d value a later file
-    overrides, and a tuned profile whose [sysctl] wins over sysctl.d (reapply_sysctl = 0)."""
+    nohz_full and skew_tick added to the boot entry but not yet booted, a sysctl.d value a
+    later file overrides, a tuned profile whose [sysctl] wins over sysctl.d (reapply_sysctl
+    = 0), and kernel.timer_migration set by hand, in no file."""
     if m.name not in ("tuned-2s", "untuned-2s"):
         return
     machine = "3f6f1c3e1b1e4c9e8b8a5b2e1c0d9e8f"
     entry = f"{machine}-{m.kernel}"
     options = " ".join(w for w in cmdline.split() if not w.startswith("BOOT_IMAGE="))
     if not m.tuned:
-        options += " nohz_full=4-15,20-31"
+        # grubby --update-kernel=ALL --args=... run, the host not rebooted since.
+        options += " nohz_full=4-15,20-31 skew_tick=1"
     f[f"/boot/loader/entries/{entry}.conf"] = "\n".join([
         f"title Rocky Linux ({m.kernel}) 9.3 (Blue Onyx)", f"version {m.kernel}",
         f"linux /vmlinuz-{m.kernel}", f"initrd /initramfs-{m.kernel}.img $tuned_initrd",
@@ -422,7 +430,9 @@ def _render_persisted(m: Model, f: dict, cmdline: str) -> None:
             "include=network-latency", "", "[cpu]", "governor=performance",
             "energy_performance_preference=performance", "min_perf_pct=100", "no_turbo=1", "force_latency=1", "",
             "[sysfs]", f"/sys/devices/virtual/workqueue/cpumask={cpumask(m.housekeeping, m.nr)}",
-            "/sys/kernel/mm/ksm/run=0", "", "[irqbalance]", f"banned_cpus={cpulist(m.isolated)}", "",
+            "/sys/kernel/mm/ksm/run=0", "", "[net]", "devices=eno1,ens1f0",
+            "coalesce=adaptive-rx off adaptive-tx off rx-usecs 0 tx-usecs 16", "features=gro off lro off", "",
+            "[irqbalance]", f"banned_cpus={cpulist(m.isolated)}", "",
             "[systemd]", f"cpu_affinity={hk}", ""])
         f["/usr/lib/tuned/network-latency/tuned.conf"] = "\n".join([
             "[main]", "summary=low latency network tuning", "include=latency-performance", "",
@@ -747,7 +757,9 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
     kern = {"numa_balancing": 0, "watchdog": 0, "nmi_watchdog": 0, "soft_watchdog": 0, "timer_migration": 0,
             "sched_rt_runtime_us": 950000, "sched_rt_period_us": 1000000, "hung_task_timeout_secs": 600} \
         if m.tuned else \
-        {"numa_balancing": 1, "watchdog": 1, "nmi_watchdog": 1, "soft_watchdog": 1, "timer_migration": 1,
+        {"numa_balancing": 1, "watchdog": 1, "nmi_watchdog": 1, "soft_watchdog": 1,
+         # set by hand (sysctl -w) while testing, in no file: lost at the next reboot
+         "timer_migration": 0 if m.name == "untuned-2s" else 1,
          "sched_rt_runtime_us": 950000, "sched_rt_period_us": 1000000, "hung_task_timeout_secs": 120}
     # admin-guide/sysctl/kernel.rst: a NO_HZ_FULL kernel leaves the nohz_full CPUs out of
     # the default watchdog_cpumask; otherwise it holds every possible CPU.
@@ -850,7 +862,7 @@ def render(m: Model) -> dict[str, str | bytes | Link]:
             "# Low-latency host settings (see the host's runbook)", "kernel.watchdog = 0",
             "kernel.nmi_watchdog = 0", "kernel.timer_migration = 0", "kernel.numa_balancing = 0",
             "kernel.hung_task_timeout_secs = 600", "vm.swappiness = 10", "vm.stat_interval = 10",
-            "vm.dirty_ratio = 10", "vm.dirty_background_ratio = 3"])
+            "vm.dirty_ratio = 10", "vm.dirty_background_ratio = 3", "vm.compact_unevictable_allowed = 0"])
 
     _render_persisted(m, f, cmdline)
 
