@@ -17,6 +17,8 @@ SUBCOMMANDS = {
     "apply": ("hftinfra.cli.apply", "apply a profile's runtime settings to this host (dry run unless --yes; "
                                     "writes a rollback file)"),
     "rollback": ("hftinfra.cli.rollback", "restore what hftinfra apply changed, from its rollback file"),
+    "diff": ("hftinfra.cli.diff", "two hosts (live, snapshots) side by side: the findings and probe records that "
+                                  "differ"),
     "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
     "jitter": ("hftinfra.cli.jitter", "measure OS noise per CPU and name what caused each gap"),
     "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net, lab ptp, lab chrony"),
