@@ -222,6 +222,37 @@ def execute_one(book: str, rel: str, timeout: float, logdir: str) -> dict:
     return result
 
 
+def _child(conn, book: str, rel: str, timeout: float, logdir: str) -> None:
+    try:
+        conn.send(execute_one(book, rel, timeout, logdir))
+    finally:
+        conn.close()
+
+
+def execute_isolated(book: str, rel: str, timeout: float, logdir: str) -> dict:
+    """``execute_one`` in a fresh spawned process; a process that dies without an answer is
+    reported as a failure of its notebook."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, book, rel, timeout, logdir), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        # The notebook's own budget plus time to start and to write its report.
+        if parent.poll(timeout + 120):
+            return parent.recv()
+        proc.kill()
+        error = f"worker gave no answer within {timeout + 120:g} s"
+    except EOFError:
+        error = "worker exited without an answer"
+    finally:
+        proc.join(10)
+    return {"notebook": rel, "status": "failed", "seconds": None, "cell": None, "code": None,
+            "error": f"{error} (exit {proc.exitcode})", "log": None}
+
+
 # Kept for JupyterLab and VS Code, which draw them natively; the book renders the text/html
 # beside them, and myst-nb would warn (an error under -W) about a type it cannot render.
 NOTEBOOK_UI_MIMETYPES = ("application/vnd.plotly.v1+json",)
@@ -249,11 +280,12 @@ def execute_all(book: Path, notebooks: list[str], jobs: int, timeout: float, bui
     results: list[dict] = []
     workers = max(1, min(jobs, len(notebooks)))
     log(f"executing {len(notebooks)} notebook(s) on {workers} worker(s), timeout {timeout:g} s each")
-    # One fresh worker process per notebook: nothing of one notebook's kernel client (zmq
-    # context, event loop) is left over for the next (max_tasks_per_child: Python 3.11+).
-    pool_args = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, **pool_args) as pool:
-        futures = {pool.submit(execute_one, str(book), rel, timeout, str(logdir)): rel for rel in notebooks}
+    # One fresh process per notebook, so nothing of one notebook's kernel client (zmq context,
+    # event loop) is left over for the next. Threads start and wait for them: a
+    # ProcessPoolExecutor replacing its workers (max_tasks_per_child) can hang for good when a
+    # worker exits as another starts (CPython gh-115634), which a long book makes likely.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(execute_isolated, str(book), rel, timeout, str(logdir)): rel for rel in notebooks}
         for fut in concurrent.futures.as_completed(futures):
             rel = futures[fut]
             try:
