@@ -23,7 +23,7 @@ import configparser
 import re
 from dataclasses import dataclass, field
 
-from hftinfra.settings import Setting, SettingsPlan, plan_settings
+from hftinfra.settings import SettingsPlan, plan_settings
 
 FORMATS = ("script", "tuned", "sysctl", "ansible", "kickstart-post")
 SCOPES = ("failing", "all")
@@ -262,10 +262,6 @@ def render(fp: FixPlan, fmt: str) -> Rendered:
     if fmt not in RENDERERS:
         raise FixError(f"--format {fmt}: no such format (formats: {', '.join(FORMATS)})")
     return RENDERERS[fmt](fp)
-
-
-def settings_of(fp: FixPlan, kind: str) -> list[Setting]:
-    return fp.plan.of_kind(kind)
 
 
 __all__ = ["FORMATS", "FixError", "FixPlan", "Rendered", "SCOPES", "TUNED_SECTIONS", "fix_plan", "parse_tuned_conf",
