@@ -26,7 +26,6 @@ import posixpath
 import shutil
 import stat
 import subprocess
-import tarfile
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -561,15 +560,13 @@ class _MemTree(_Tree):
         self.children: dict[str, set[str]] = {"": set()}
 
     def _add_parents(self, rel: str) -> None:
-        parts = rel.split("/")
-        for i in range(len(parts)):
-            parent = "/".join(parts[:i])
-            child = parts[i]
-            self.children.setdefault(parent, set()).add(child)
-            if i < len(parts) - 1:
-                sub = "/".join(parts[: i + 1])
-                self.dirs.add(sub)
-                self.children.setdefault(sub, set())
+        parent, _, child = rel.rpartition("/")
+        kids = self.children.get(parent)
+        if kids is None:
+            self._add_parents(parent)
+            self.dirs.add(parent)
+            kids = self.children[parent] = set()
+        kids.add(child)
 
     def add_file(self, rel: str, data: bytes) -> None:
         self._add_parents(rel)
@@ -757,48 +754,37 @@ class SnapshotHost(Host):
 
 
 def _load_archive(path: Path) -> _MemTree:
+    from hftinfra import archive
+
     tree = _MemTree()
     try:
         if path.stat().st_size > MAX_ARCHIVE_BYTES:
             raise HostError(f"{path}: archive larger than {MAX_ARCHIVE_BYTES >> 20} MiB")
-        with tarfile.open(path, "r:gz") as tar:
-            total = 0
-            for member in tar:
-                name = member.name
-                while name.startswith("./"):
-                    name = name[2:]
-                rel = posixpath.normpath(name) if name else "."
-                if rel in (".", ""):
-                    continue
-                if name.startswith("/") or rel == ".." or rel.startswith("../"):
-                    raise HostError(f"{path}: unsafe entry {name!r} leaves the snapshot")
-                if member.issym():
-                    # Any target is fine: reads resolve it inside the snapshot's root.
-                    tree.add_link(rel, member.linkname)
-                elif member.isdir():
-                    tree.add_dir(rel)
-                elif member.isfile():
-                    total += member.size
-                    if total > MAX_ARCHIVE_BYTES:
-                        raise HostError(f"{path}: archive unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB")
-                    fh = tar.extractfile(member)
-                    tree.add_file(rel, fh.read() if fh else b"")
-                elif member.islnk():
-                    raise HostError(f"{path}: hard link entry {name!r} is not allowed in a snapshot")
-                else:
-                    # A snapshot holds what was read, as text: a device or fifo is damage.
-                    raise HostError(f"{path}: device or fifo entry {name!r} is not allowed in a snapshot")
-            # tarfile ends the listing quietly at a damaged header after the first one, and
-            # never reads the gzip trailer: draining the stream checks its CRC and length
-            # (RFC 1952, 2.3.1), so a corrupted middle is an error, not half a snapshot.
-            drained = 0
-            while chunk := tar.fileobj.read(1 << 20):
-                drained += len(chunk)
-                if total + drained > MAX_ARCHIVE_BYTES:
-                    raise HostError(f"{path}: archive unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB")
+        image = archive.gunzip(path.read_bytes(), MAX_ARCHIVE_BYTES)
+        for member in archive.members(image):
+            name = member.name
+            while name.startswith("./"):
+                name = name[2:]
+            rel = posixpath.normpath(name) if name else "."
+            if rel in (".", ""):
+                continue
+            if name.startswith("/") or rel == ".." or rel.startswith("../"):
+                raise HostError(f"{path}: unsafe entry {name!r} leaves the snapshot")
+            if member.kind == archive.SYMLINK:
+                # Any target is fine: reads resolve it inside the snapshot's root.
+                tree.add_link(rel, member.linkname)
+            elif member.kind == archive.DIRECTORY:
+                tree.add_dir(rel)
+            elif member.kind == archive.REGULAR:
+                tree.add_file(rel, member.data)
+            elif member.kind == archive.HARDLINK:
+                raise HostError(f"{path}: hard link entry {name!r} is not allowed in a snapshot")
+            else:
+                # A snapshot holds what was read, as text: a device or fifo is damage.
+                raise HostError(f"{path}: device or fifo entry {name!r} is not allowed in a snapshot")
     except HostError:
         raise
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+    except (archive.ArchiveError, OSError, zlib.error) as exc:
         raise HostError(f"{path}: not a readable .tar.gz snapshot ({exc.__class__.__name__}: {exc})") from None
     # An archive whose entries sit under one folder ('myhost/proc/...') is rooted there.
     tops = tree.children.get("", set())
