@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "rollback": ("hftinfra.cli.rollback", "restore what hftinfra apply changed, from its rollback file"),
     "diff": ("hftinfra.cli.diff", "two hosts (live, snapshots) side by side: the findings and probe records that "
                                   "differ"),
+    "fleet": ("hftinfra.cli.fleet", "audit many hosts' snapshots at once: groups by failures, drift from the "
+                                    "majority, fixes per group, changes since an earlier report"),
     "probe": ("hftinfra.cli.probe", "print what the probes read, as text or JSON"),
     "jitter": ("hftinfra.cli.jitter", "measure OS noise per CPU and name what caused each gap"),
     "lab": ("hftinfra.cli.lab", "run a lab in network namespaces (as root): lab net, lab ptp, lab chrony"),

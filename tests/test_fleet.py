@@ -1,0 +1,274 @@
+"""hftinfra fleet: many snapshots audited together, grouped, drift found, compared over time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from hftinfra.audit import run_audit
+from hftinfra.cli import main
+from hftinfra.fleet import FleetInputError, FleetReportError, audit_fleet, discover
+from hftinfra.fleet.model import SCHEMA
+from hftinfra.profiles import ProfileError
+
+HOSTS = Path(__file__).resolve().parent / "hosts"
+TUNED = HOSTS / "tuned-2s"
+UNTUNED = HOSTS / "untuned-2s"
+
+
+def _archive(src: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w:gz", compresslevel=1) as tar:
+        tar.add(src, arcname=".")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("archives")
+    return {"tuned": _archive(TUNED, d / "tuned.tar.gz"), "untuned": _archive(UNTUNED, d / "untuned.tar.gz")}
+
+
+def _fleet_dir(root: Path, archives: dict[str, Path], layout: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, kind in layout.items():
+        shutil.copyfile(archives[kind], root / name)
+    return root
+
+
+# ---- discovery -----------------------------------------------------------------------------
+
+
+def test_discover_a_mixed_folder(tmp_path, archives):
+    d = _fleet_dir(tmp_path / "fleet", archives, {"b.tar.gz": "tuned", "a.tgz": "untuned"})
+    (d / "snapdir").symlink_to(TUNED, target_is_directory=True)
+    (d / "notes").mkdir()
+    (d / ".c.tar.gz.part").write_bytes(b"half")
+    (d / "collect.json").write_text("{}")
+    (d / "gone.failed.json").write_text(json.dumps({"schema": "hftinfra.collect/1", "host": "gone",
+                                                    "reason": "unreachable", "message": "ssh: timed out",
+                                                    "when": "2026-12-03T06:00:00Z"}))
+    entries, left_out = discover([d])
+    assert [e.key for e in entries] == ["a.tgz", "b.tar.gz", "gone", "snapdir"]
+    assert entries[2].failure["reason"] == "unreachable"
+    assert left_out == [f"{d / 'notes'}: a folder that is not a snapshot"]
+
+
+def test_a_failure_record_stands_for_the_host_over_an_older_archive(tmp_path, archives):
+    d = _fleet_dir(tmp_path / "fleet", archives, {"web1.tar.gz": "tuned"})
+    (d / "web1.failed.json").write_text(json.dumps({"schema": "hftinfra.collect/1", "host": "web1",
+                                                    "reason": "timed out", "message": "no answer in 120 s"}))
+    report = audit_fleet([d], jobs=1)
+    (row,) = report.hosts
+    assert not row.audited
+    assert row.error.startswith("not collected (timed out): no answer in 120 s")
+    assert "older archive web1.tar.gz is left out" in row.error
+    assert report.exit_code == 1
+
+
+@pytest.mark.parametrize("bad, match", [("missing", "no such file or folder"), ("empty", "no snapshots inside"),
+                                        ("file", "not a snapshot")])
+def test_discover_refuses_paths_that_hold_no_snapshot(tmp_path, bad, match):
+    target = tmp_path / bad
+    if bad == "empty":
+        target.mkdir()
+    elif bad == "file":
+        target.write_text("x")
+    with pytest.raises(FleetInputError, match=match):
+        discover([target])
+
+
+# ---- the report ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, archives):
+    d = _fleet_dir(tmp_path_factory.mktemp("mixed") / "fleet", archives,
+                   {"t1.tar.gz": "tuned", "t2.tar.gz": "tuned", "t3.tar.gz": "tuned", "u1.tar.gz": "untuned"})
+    (d / "broken.tar.gz").write_bytes(archives["tuned"].read_bytes()[:5000])
+    return d, audit_fleet([d], jobs=2)
+
+
+def test_every_snapshot_is_a_row_and_a_broken_one_says_why(mixed):
+    _, report = mixed
+    assert [h.key for h in report.hosts] == ["broken.tar.gz", "t1.tar.gz", "t2.tar.gz", "t3.tar.gz", "u1.tar.gz"]
+    broken = report.host("broken.tar.gz")
+    assert not broken.audited and "not a readable .tar.gz snapshot" in broken.error
+    assert report.exit_code == 1
+    assert report.summary() == {"hosts": 5, "audited": 4, "not_audited": 1, "passing": 3, "failing": 1,
+                                "groups": 2}
+
+
+def test_hosts_with_the_same_failures_form_one_group(mixed):
+    _, report = mixed
+    big, small = report.groups
+    assert big.hosts == ("t1.tar.gz", "t2.tar.gz", "t3.tar.gz") and small.hosts == ("u1.tar.gz",)
+    tuned = run_audit(str(TUNED))
+    assert big.pattern == tuple((f.id, f.status) for f in tuned.findings if f.status in ("fail", "warn", "unknown"))
+    # The groups split the audited hosts exactly.
+    assert sorted(k for g in report.groups for k in g.hosts) == sorted(h.key for h in report.audited)
+    # Each failing check of the untuned host has its fix in that group.
+    untuned = run_audit(str(UNTUNED))
+    want = {f.id: f.fix for f in untuned.findings if f.status in ("fail", "warn")}
+    assert {f.check_id: f.fix for f in small.fixes} == want
+    assert all(f.hosts_with_this_fix == 1 for f in small.fixes)
+
+
+def test_copies_of_one_machine_are_told_apart_by_path(mixed):
+    _, report = mixed
+    assert report.label("t1.tar.gz") == "ny4-trade-07 (t1.tar.gz)"
+    assert report.label("u1.tar.gz") == "ny4-build-12"
+    assert report.label("broken.tar.gz") == "broken.tar.gz"
+
+
+def test_per_check_counts_and_drift_from_the_majority(mixed):
+    _, report = mixed
+    untuned = {f.id: f for f in run_audit(str(UNTUNED)).findings}
+    tuned = {f.id: f for f in run_audit(str(TUNED)).findings}
+    for c in report.checks:
+        assert sum(c.counts.values()) == 4, c.id
+        assert c.majority == tuned[c.id].status, c.id
+        differs = untuned[c.id].status != tuned[c.id].status
+        assert c.drift == (("u1.tar.gz",) if differs else ()), c.id
+        if differs:
+            assert c.observed == {untuned[c.id].observed: 1}
+    thp = next(c for c in report.checks if c.id == "memory.thp")
+    assert thp.counts["pass"] == 3 and thp.counts["fail"] == 1
+    # Where memory.thp stands for the next boot, on every audited host.
+    assert sum(thp.persistence.values()) == 4
+    assert thp.persistence.get(untuned["memory.thp"].persistence.state) >= 1
+
+
+def test_parallel_and_serial_audits_agree(mixed):
+    d, report = mixed
+    serial = audit_fleet([d], jobs=1)
+
+    def plain(r):
+        j = r.to_json()
+        j.pop("when")
+        return j
+
+    assert plain(serial) == plain(report)
+
+
+def test_json_has_its_schema_and_round_trips_the_hosts(mixed):
+    _, report = mixed
+    j = json.loads(json.dumps(report.to_json()))
+    assert j["schema"] == SCHEMA == "hftinfra.fleet/1"
+    assert j["summary"]["hosts"] == 5
+    by_key = {h["key"]: h for h in j["hosts"]}
+    assert by_key["broken.tar.gz"]["group"] is None and by_key["broken.tar.gz"]["statuses"] is None
+    assert by_key["t1.tar.gz"]["group"] == 1 and by_key["u1.tar.gz"]["group"] == 2
+    assert by_key["u1.tar.gz"]["statuses"]["memory.thp"] == "fail"
+    assert by_key["u1.tar.gz"]["details"]["memory.thp"]["fix"]
+    assert {c["id"] for c in j["checks"]} == set(by_key["t1.tar.gz"]["statuses"])
+
+
+def test_text_markdown_and_html_views(mixed):
+    _, report = mixed
+    text = report.to_text()
+    assert text.startswith("fleet: 5 hosts: 3 pass, 1 fail, 1 not audited; 2 groups")
+    assert "group 1: 3 hosts" in text and "group 2: 1 host —" in text
+    assert "broken.tar.gz: " in text and "not a readable .tar.gz snapshot" in text
+    assert "memory.thp" in text
+    md = report.to_markdown()
+    assert "| `memory.thp` | 3 | 1 | 0 | 0 | 0 | pass | 1: ny4-build-12 |" in md
+    html = report.to_html()
+    assert "<table>" in html and "ny4-build-12" in html
+
+
+def test_matrix_rows_follow_the_groups(mixed):
+    _, report = mixed
+    keys, ids, grid = report.matrix()
+    assert keys == ["t1.tar.gz", "t2.tar.gz", "t3.tar.gz", "u1.tar.gz", "broken.tar.gz"]
+    assert ids == [c.id for c in report.checks]
+    assert set(grid[-1]) == {"not audited"}
+    assert grid[3][ids.index("memory.thp")] == "fail"
+
+
+# ---- since ---------------------------------------------------------------------------------
+
+
+def test_since_names_drift_fixes_new_and_gone_hosts(tmp_path, archives):
+    day1 = _fleet_dir(tmp_path / "day1", archives, {"a.tar.gz": "tuned", "b.tar.gz": "untuned",
+                                                     "old.tar.gz": "tuned"})
+    prev = tmp_path / "day1.json"
+    prev.write_text(json.dumps(audit_fleet([day1], jobs=1).to_json()))
+    day2 = _fleet_dir(tmp_path / "day2", archives, {"a.tar.gz": "untuned", "b.tar.gz": "tuned",
+                                                     "new.tar.gz": "tuned"})
+    report = audit_fleet([day2], jobs=1, since=prev)
+    s = report.since
+    assert s.new_hosts == ["new.tar.gz"] and s.gone_hosts == ["old.tar.gz"]
+    tuned = {f.id: f.status for f in run_audit(str(TUNED)).findings}
+    untuned = {f.id: f.status for f in run_audit(str(UNTUNED)).findings}
+    bad = ("fail", "warn", "unknown")
+
+    def went(host, was, now):
+        return {(host, c, "drifted" if now[c] in bad and was[c] not in bad else
+                 "fixed" if was[c] in bad and now[c] == "pass" else "changed")
+                for c in was if was[c] != now[c]}
+
+    want = went("a.tar.gz", tuned, untuned) | went("b.tar.gz", untuned, tuned)
+    got = {(c.host, c.check_id, kind) for kind in ("drifted", "fixed", "changed") for c in getattr(s, kind)}
+    assert got == want
+    assert {kind for _, _, kind in want} == {"drifted", "fixed", "changed"}
+    assert ("a.tar.gz", "memory.thp", "pass", "fail") in {(c.host, c.check_id, c.was, c.now) for c in s.drifted}
+    assert "drifted (" in report.to_text() and "fixed (" in report.to_text()
+    assert report.to_json()["since"]["new_hosts"] == ["new.tar.gz"]
+    # The same fleet against itself: nothing changed.
+    again = tmp_path / "day2.json"
+    again.write_text(json.dumps(report.to_json()))
+    assert audit_fleet([day2], jobs=1, since=again).since.quiet
+
+
+@pytest.mark.parametrize("content, match", [(None, "no such file"), ("{not json", "not JSON"),
+                                            ('{"schema": "hftinfra.audit/1"}', "not a fleet report"),
+                                            ('{"schema": "hftinfra.fleet/1", "hosts": [1]}', "damaged")])
+def test_a_bad_since_report_is_refused_before_any_audit(tmp_path, content, match):
+    prev = tmp_path / "prev.json"
+    if content is not None:
+        prev.write_text(content)
+    with pytest.raises(FleetReportError, match=match):
+        audit_fleet([TUNED], since=prev)
+
+
+def test_unknown_profile_or_variable_fails_once(tmp_path):
+    with pytest.raises(ProfileError):
+        audit_fleet([TUNED], profile="no-such-profile")
+    with pytest.raises(ProfileError):
+        audit_fleet([TUNED], variables=["no_such_var=1"])
+
+
+# ---- the command line ----------------------------------------------------------------------
+
+
+def test_cli_exit_codes_and_formats(tmp_path, mixed, capsys):
+    d, _ = mixed
+    assert main(["fleet", str(TUNED)]) == 0
+    capsys.readouterr()
+    assert main(["fleet", str(d), "--format", "json", "-o", str(tmp_path / "f.json")]) == 1
+    j = json.loads((tmp_path / "f.json").read_text())
+    assert j["schema"] == "hftinfra.fleet/1" and j["summary"]["hosts"] == 5
+    assert main(["fleet", str(d), "--since", str(tmp_path / "f.json"), "--format", "markdown"]) == 1
+    assert "nothing changed" in capsys.readouterr().out
+    assert main(["fleet", str(d), "--format", "html", "-o", str(tmp_path / "f.html")]) == 1
+    assert (tmp_path / "f.html").read_text().startswith("<!DOCTYPE html>")
+    for argv in (["fleet", str(tmp_path / "nothing")], ["fleet", str(TUNED), "--profile", "nope"],
+                 ["fleet", str(TUNED), "--since", str(tmp_path / "f.html")]):
+        before = (tmp_path / "f.json").read_bytes()
+        assert main(argv + ["-o", str(tmp_path / "f.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("hftinfra fleet: error: ") and err.count("\n") == 1
+        assert (tmp_path / "f.json").read_bytes() == before  # a failed run leaves the old report
+
+
+def test_cli_runs_as_a_separate_process(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "hftinfra", "fleet", str(TUNED), str(UNTUNED), "--jobs", "2"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith("fleet: 2 hosts: 1 pass, 1 fail; 2 groups")
