@@ -272,3 +272,29 @@ def test_cli_runs_as_a_separate_process(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stderr
     assert out.stdout.startswith("fleet: 2 hosts: 1 pass, 1 fail; 2 groups")
+
+
+def _dies_on_untuned(args):
+    """A worker that dies like an OOM-killed process when it meets one host."""
+    import os
+
+    from hftinfra.fleet.run import _audit_chunk
+
+    entries = args[0]
+    if any(e.key == "u1.tar.gz" for e in entries):
+        os._exit(137)
+    return _audit_chunk(args)
+
+
+def test_a_dying_worker_costs_only_its_own_host(mixed):
+    from hftinfra.fleet.run import audit_entries
+
+    d, report = mixed
+    entries, _ = discover([d])
+    rows = audit_entries(entries, "hft-isolated", (), jobs=2, worker=_dies_on_untuned)
+    by_key = {r.key: r for r in rows}
+    assert [r.key for r in rows] == [e.key for e in entries]
+    assert by_key["u1.tar.gz"].error == "its audit's worker process died (killed, or crashed)"
+    for key in ("t1.tar.gz", "t2.tar.gz", "t3.tar.gz"):
+        assert by_key[key].statuses == report.host(key).statuses
+    assert "not a readable" in by_key["broken.tar.gz"].error

@@ -251,25 +251,51 @@ def default_jobs() -> int:
 
 
 def audit_entries(entries: Sequence[Entry], profile: str, variables: Sequence[str] = (),
-                  jobs: int | None = None) -> list[HostResult]:
+                  jobs: int | None = None, worker=None) -> list[HostResult]:
     """Every entry audited, in ``entries``' order. ``jobs`` worker processes (default: the
-    CPUs this process may run on); 1 audits in this process."""
+    CPUs this process may run on); 1 audits in this process.
+
+    A worker that dies (killed for memory, a crash in an extension) takes no host with it:
+    the hosts it may have been holding are audited again one at a time, and only the one
+    that kills its worker again becomes a row with that error."""
     jobs = jobs or default_jobs()
+    variables = tuple(variables)
+    worker = worker or _audit_chunk
     todo = [e for e in entries if e.failure is None]
     if jobs <= 1 or len(todo) <= 1:
-        return [audit_entry(e, profile, tuple(variables)) for e in entries]
+        return [row for e in entries for row in worker(([e], profile, variables))]
     import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
 
     # Chunks amortise the hand-over; small enough that the cores finish together.
     size = max(1, min(32, len(entries) // (jobs * 8)))
     chunks = [list(entries[i:i + size]) for i in range(0, len(entries), size)]
     # spawn: a fresh interpreter per worker, safe from a notebook kernel's threads.
     ctx = multiprocessing.get_context("spawn")
+    done: dict[str, HostResult] = {}
+    suspects: list[Entry] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
-        out: list[HostResult] = []
-        for rows in pool.map(_audit_chunk, [(c, profile, tuple(variables)) for c in chunks]):
-            out.extend(rows)
-    return out
+        futures = [(pool.submit(worker, (c, profile, variables)), c) for c in chunks]
+        for future, chunk in futures:
+            try:
+                done.update((r.key, r) for r in future.result())
+            except BrokenProcessPool:
+                suspects.extend(chunk)
+    while suspects:
+        # One worker, one host at a time: the first unfinished host is the one that killed it.
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            futures = [(pool.submit(worker, ([e], profile, variables)), e) for e in suspects]
+            rest: list[Entry] = []
+            for i, (future, entry) in enumerate(futures):
+                try:
+                    done.update((r.key, r) for r in future.result())
+                except BrokenProcessPool:
+                    done[entry.key] = HostResult(key=entry.key, path=entry.path,
+                                                 error="its audit's worker process died (killed, or crashed)")
+                    rest = [e for _, e in futures[i + 1:] if e.key not in done]
+                    break
+        suspects = rest
+    return [done[e.key] for e in entries]
 
 
 __all__ = ["COLLECT_SCHEMA", "Entry", "FleetInputError", "HostResult", "audit_entries", "audit_entry",
