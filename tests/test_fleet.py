@@ -298,3 +298,22 @@ def test_a_dying_worker_costs_only_its_own_host(mixed):
     for key in ("t1.tar.gz", "t2.tar.gz", "t3.tar.gz"):
         assert by_key[key].statuses == report.host(key).statuses
     assert "not a readable" in by_key["broken.tar.gz"].error
+
+
+def test_heatmap_rows_are_hosts_in_group_bands(mixed):
+    from hftinfra.viz.fleet import groups_figure, heatmap_data, heatmap_figure
+
+    _, report = mixed
+    data = heatmap_data(report)
+    assert data["keys"] == report.matrix()[0]
+    assert data["groups"] == [(1, 0, 3), (2, 3, 1), (None, 4, 1)]
+    assert data["checks"] == [c.id for c in report.drifting_checks()]
+    assert data["left_out"] == len(report.checks) - len(data["checks"])
+    assert data["cells"][3][data["checks"].index("memory.thp")] == "fail"
+    assert data["cells"][4] == ["not audited"] * len(data["checks"])
+    fig = heatmap_figure(report)
+    assert fig.layout.meta["hftinfra"] == "fleet-heatmap"
+    assert list(fig.layout.yaxis.ticktext) == ["group 1 (3)", "group 2 (1)", "not audited (1)"]
+    everything = heatmap_data(report, only_drifting=False)
+    assert len(everything["checks"]) == len(report.checks) and everything["left_out"] == 0
+    assert [b for b in groups_figure(report).data[0].x] == [3, 1, 1]
