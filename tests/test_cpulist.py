@@ -157,3 +157,11 @@ def test_cpulist_near_misses_only_raise_valueerror(text):
             continue
         cpus = result[1] if parse is parse_isolcpus else result
         assert all(isinstance(c, int) and c >= 0 for c in cpus)
+
+
+def test_same_cpus_reads_each_form():
+    from hftinfra.cpulist import same_cpus
+
+    assert same_cpus("ff", "000000ff", "mask") and same_cpus("00000000,000000f0", "f0", "mask")
+    assert same_cpus("0-3", "0,1,2,3", "cpulist") and not same_cpus("0-3", "0-4", "cpulist")
+    assert not same_cpus("zz", "zz", "mask") and not same_cpus("0-3", "ff", "cpulist")

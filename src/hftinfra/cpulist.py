@@ -161,3 +161,14 @@ def format_cpumask(cpus: Iterable[int], nr_cpus: int | None = None) -> str:
     top_digits = (width - 32 * (ngroups - 1) + 3) // 4
     text = [f"{groups[-1]:0{top_digits}x}"] + [f"{g:08x}" for g in reversed(groups[:-1])]
     return ",".join(text)
+
+
+def same_cpus(a: str, b: str, form: str) -> bool:
+    """Whether two texts name the same CPUs, read as ``form`` ("mask" or "cpulist"): ``ff``
+    and ``000000ff``, or ``0-3`` and ``0,1,2,3``, are the same. Text that is not of that form
+    is the same as nothing."""
+    parse = parse_cpumask if form == "mask" else parse_cpulist
+    try:
+        return parse(a) == parse(b)
+    except ValueError:
+        return False

@@ -641,14 +641,14 @@ def _same(a: str, b: str, key: str = "") -> bool:
     sets, isolcpus= flags in any order, tuned's force_latency as a limit (a lower one is
     stricter), [net] coalesce and features word pairs (a smaller *-usecs is stricter), [net]
     devices as a set that must cover the wanted ones."""
-    from hftinfra.cpulist import parse_cpulist, parse_cpumask
+    from hftinfra.cpulist import parse_cpulist, same_cpus
 
     a, b = " ".join(a.split()), " ".join(b.split())
     if a == b:
         return True
     try:
         if key.endswith("cpumask"):
-            return parse_cpumask(a) == parse_cpumask(b)
+            return same_cpus(a, b, "mask")
         if key.endswith("force_latency"):
             return int(a) <= int(b)
         if key in ("coalesce", "features", "net.coalesce", "net.features"):
@@ -664,7 +664,7 @@ def _same(a: str, b: str, key: str = "") -> bool:
                 return flags, parse_cpulist(",".join(p for p in parts if p and not p[0].isalpha()))
             return split(a) == split(b)
         if _CPULIST.fullmatch(a) and _CPULIST.fullmatch(b):
-            return parse_cpulist(a) == parse_cpulist(b)
+            return same_cpus(a, b, "cpulist")
     except ValueError:
         return False
     return False

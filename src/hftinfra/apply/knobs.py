@@ -28,7 +28,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hftinfra.cpulist import format_cpulist, format_cpumask, parse_cpulist, parse_cpumask
+from hftinfra.cpulist import format_cpulist, format_cpumask, same_cpus
 
 THP_ENABLED = "/sys/kernel/mm/transparent_hugepage/enabled"
 CPU_DMA_LATENCY = "/dev/cpu_dma_latency"
@@ -81,16 +81,8 @@ class Knob:
 
 
 def same(target: Target, a: str, b: str) -> bool:
-    if target.compare == "mask":
-        try:
-            return parse_cpumask(a) == parse_cpumask(b)
-        except ValueError:
-            return False
-    if target.compare == "cpulist":
-        try:
-            return parse_cpulist(a) == parse_cpulist(b)
-        except ValueError:
-            return False
+    if target.compare in ("mask", "cpulist"):
+        return same_cpus(a, b, target.compare)
     return " ".join(a.split()) == " ".join(b.split())
 
 

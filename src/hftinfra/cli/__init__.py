@@ -34,6 +34,25 @@ class UserError(Exception):
     """A mistake the user can fix: printed as one line, exit 2."""
 
 
+def add_profile_arguments(parser: argparse.ArgumentParser, *, host: bool = False, only: str | None = None,
+                          areas: str = "cpu, kernel, memory, irq, net, time", subject: str | None = None) -> None:
+    """The options every verb that audits shares: ``--host`` (when ``host``), ``--profile``,
+    ``--var`` and ``--only`` (when ``only`` names what the verb does to an area: "audit",
+    "fix", "apply"). ``subject`` says who the profile is for ("both hosts", "every host")."""
+    if host:
+        parser.add_argument("--host", metavar="PATH",
+                            help="a snapshot directory or .tar.gz (default: $HFTINFRA_HOST, else the live host)")
+    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
+                        help=(f"the profile {subject} {'are' if subject.endswith('s') else 'is'} audited against"
+                              if subject else "shipped profile name or a YAML file") + " (default: hft-isolated)")
+    parser.add_argument("--var", metavar="K=V", action="append", default=[],
+                        help="set a profile variable" + (f" for {subject}" if subject else "")
+                             + ", e.g. --var isolated_cpus=2-7 (repeatable)")
+    if only:
+        parser.add_argument("--only", metavar="AREA", action="append", default=[],
+                            help=f"{only} only this area: {areas} (repeatable)")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, add_profile_arguments
 
 EPILOG = """\
 What it changes, at runtime only: sysctls, sysfs knobs (THP, KSM, the workqueue mask,
@@ -31,12 +31,7 @@ written before the first change and holds every previous value.
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
-                        help="shipped profile name or a YAML file (default: hft-isolated)")
-    parser.add_argument("--var", metavar="K=V", action="append", default=[],
-                        help="set a profile variable, e.g. --var isolated_cpus=2-7 (repeatable)")
-    parser.add_argument("--only", metavar="AREA", action="append", default=[],
-                        help="apply only this area: cpu, kernel, memory, irq, net (repeatable)")
+    add_profile_arguments(parser, only="apply", areas="cpu, kernel, memory, irq, net")
     parser.add_argument("--yes", action="store_true", help="apply (as root); without it, a dry run")
     parser.add_argument("--rollback-file", metavar="PATH",
                         help="where to write the previous values (default: /var/lib/hftinfra/rollback-TIME.json)")

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, add_profile_arguments
 
 FORMATS = ("text", "json", "markdown")
 
@@ -37,14 +37,7 @@ line on stderr says so).
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("--host", metavar="PATH",
-                        help="a snapshot directory or .tar.gz (default: $HFTINFRA_HOST, else the live host)")
-    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
-                        help="shipped profile name or a YAML file (default: hft-isolated)")
-    parser.add_argument("--var", metavar="K=V", action="append", default=[],
-                        help="set a profile variable, e.g. --var isolated_cpus=2-7 (repeatable)")
-    parser.add_argument("--only", metavar="AREA", action="append", default=[],
-                        help="audit only this area: cpu, kernel, memory (repeatable)")
+    add_profile_arguments(parser, host=True, only="audit")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the report to FILE instead of stdout (an existing FILE is replaced "

@@ -10,16 +10,13 @@ import argparse
 import json
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, add_profile_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("a", metavar="A", help="a snapshot (directory or .tar.gz), or 'live'")
     parser.add_argument("b", metavar="B", help="a snapshot (directory or .tar.gz), or 'live'")
-    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
-                        help="the profile both hosts are audited against (default: hft-isolated)")
-    parser.add_argument("--var", metavar="K=V", action="append", default=[],
-                        help="a profile variable for both audits (repeatable)")
+    add_profile_arguments(parser, subject="both hosts")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--volatile", action="store_true",
                         help="also compare counters and clocks (interrupt counts, idle time, offsets, ...)")

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from hftinfra.cli import UserError
+from hftinfra.cli import UserError, add_profile_arguments
 
 EPILOG = """\
 formats:
@@ -35,14 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("--host", metavar="PATH",
-                        help="a snapshot directory or .tar.gz (default: $HFTINFRA_HOST, else the live host)")
-    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
-                        help="shipped profile name or a YAML file (default: hft-isolated)")
-    parser.add_argument("--var", metavar="K=V", action="append", default=[],
-                        help="set a profile variable, e.g. --var isolated_cpus=2-7 (repeatable)")
-    parser.add_argument("--only", metavar="AREA", action="append", default=[],
-                        help="fix only this area: cpu, kernel, memory, irq, net, time (repeatable)")
+    add_profile_arguments(parser, host=True, only="fix")
     parser.add_argument("--format", choices=FORMATS, default="script", help="the form (default: script)")
     parser.add_argument("--scope", choices=SCOPES, default="failing",
                         help="failing: checks that fail or warn (default); all: every judged check, so the "

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from hftinfra.cli import UserError, positive_int
+from hftinfra.cli import UserError, add_profile_arguments, positive_int
 
 FORMATS = ("text", "json", "markdown", "html")
 
@@ -35,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("paths", metavar="PATH", nargs="+",
                         help="a snapshot (directory or .tar.gz), or a folder of snapshots")
-    parser.add_argument("--profile", metavar="NAME|FILE", default=None,
-                        help="the profile every host is audited against (default: hft-isolated)")
-    parser.add_argument("--var", metavar="K=V", action="append", default=[],
-                        help="a profile variable for every host, e.g. --var isolated_cpus=2-7 (repeatable)")
+    add_profile_arguments(parser, subject="every host")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the report to FILE instead of stdout (replaced whole; left as it was on error)")
