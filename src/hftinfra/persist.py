@@ -838,6 +838,12 @@ def _cmdline(cfg: PersistedConfig, key: str, wanted: str | None, passed: bool) -
     later = _holds(_args(nxt), key, wanted)
     by_tuned = _holds(tuned_args, key, wanted)
     places = tuple(p for p, ok in ((where, later), (tuned_where, by_tuned)) if ok)
+    if (later or by_tuned) and now and not passed:
+        # The argument is there and holds at boot, yet the check fails: the value was changed
+        # after boot (a sysfs write, a sysctl), and the next boot brings the argument's back.
+        return Persistence("pending-reboot", f"set for the next boot (reboot pending): {text} in "
+                                             f"{' and '.join(places)} and in /proc/cmdline, but changed at run "
+                                             "time since boot", places)
     if (later or by_tuned) and now:
         return Persistence("persisted", f"{text} in {' and '.join(places)}", places)
     if later or by_tuned:
