@@ -11,7 +11,7 @@ NPM_STAMP := node_modules/.hftinfra-installed
 # chromium drives the browser test, shellcheck lints the shell scripts; the rest are the
 # tools the labs and pages run.
 OS_PACKAGES := chromium linuxptp chrony rt-tests hwloc-nox numactl ethtool iproute2 iputils-ping shellcheck \
-	dnsmasq qemu-system-x86 ipxe-qemu ipxe ovmf busybox bats
+	dnsmasq qemu-system-x86 ipxe-qemu ipxe ovmf busybox bats openssh-server
 JUPYTERLAB_VERSION := 4.6.6
 LAB_PORT ?= 8888
 

@@ -243,6 +243,15 @@ def _audit_chunk(args: tuple[list[Entry], str, tuple[str, ...]]) -> list[HostRes
     return [audit_entry(e, profile, variables) for e in entries]
 
 
+def _start_method() -> str:
+    """fork where this process runs one thread (the command line: no import cost per worker);
+    spawn where other threads run (a notebook kernel), since a fork copies their locks but
+    not the threads that would release them."""
+    import threading
+
+    return "fork" if threading.active_count() == 1 else "spawn"
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -270,8 +279,7 @@ def audit_entries(entries: Sequence[Entry], profile: str, variables: Sequence[st
     # Chunks amortise the hand-over; small enough that the cores finish together.
     size = max(1, min(32, len(entries) // (jobs * 8)))
     chunks = [list(entries[i:i + size]) for i in range(0, len(entries), size)]
-    # spawn: a fresh interpreter per worker, safe from a notebook kernel's threads.
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context(_start_method())
     done: dict[str, HostResult] = {}
     suspects: list[Entry] = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=ctx) as pool:
@@ -281,19 +289,32 @@ def audit_entries(entries: Sequence[Entry], profile: str, variables: Sequence[st
                 done.update((r.key, r) for r in future.result())
             except BrokenProcessPool:
                 suspects.extend(chunk)
+    if suspects and not done:
+        # Not one chunk came back: the workers themselves cannot run here (they die at
+        # start-up), which says nothing about the hosts. Audit in this process instead.
+        return [row for e in entries for row in worker(([e], profile, variables))]
     while suspects:
         # One worker, one host at a time: the first unfinished host is the one that killed it.
+        rest: list[Entry] = []
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            futures = [(pool.submit(worker, ([e], profile, variables)), e) for e in suspects]
-            rest: list[Entry] = []
-            for i, (future, entry) in enumerate(futures):
+            futures = []
+            for e in suspects:
                 try:
+                    futures.append((pool.submit(worker, ([e], profile, variables)), e))
+                except BrokenProcessPool:
+                    break  # the first host already killed the worker; the loop below says which
+            if not futures:
+                futures = [(None, suspects[0])]
+            for future, entry in futures:
+                try:
+                    if future is None:
+                        raise BrokenProcessPool("no worker would start")
                     done.update((r.key, r) for r in future.result())
                 except BrokenProcessPool:
                     done[entry.key] = HostResult(key=entry.key, path=entry.path,
                                                  error="its audit's worker process died (killed, or crashed)")
-                    rest = [e for _, e in futures[i + 1:] if e.key not in done]
                     break
+            rest = [e for e in suspects if e.key not in done]
         suspects = rest
     return [done[e.key] for e in entries]
 
