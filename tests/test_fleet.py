@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -314,6 +315,44 @@ def test_heatmap_rows_are_hosts_in_group_bands(mixed):
     fig = heatmap_figure(report)
     assert fig.layout.meta["hftinfra"] == "fleet-heatmap"
     assert list(fig.layout.yaxis.ticktext) == ["group 1 (3)", "group 2 (1)", "not audited (1)"]
+    # One row per host, named; the hover says what was seen only where a host drifts.
+    heat = fig.data[0]
+    assert len(set(heat.y)) == len(heat.y) == len(data["keys"])
+    assert heat.y[3] == f"{report.label(data['keys'][3])} · group 2"
+    assert heat.y[4].endswith(" · not audited")
+    thp = data["checks"].index("memory.thp")
+    odd = report.host(data["keys"][3]).observed["memory.thp"]
+    assert heat.text[3][thp] == f"<b>fail</b><br>{odd[:90]}"
+    assert heat.text[0][thp] == "pass"
+    assert heat.text[4][thp].startswith("<b>not audited</b><br>")
     everything = heatmap_data(report, only_drifting=False)
     assert len(everything["checks"]) == len(report.checks) and everything["left_out"] == 0
     assert [b for b in groups_figure(report).data[0].x] == [3, 1, 1]
+
+
+def test_heatmap_of_a_large_fleet_names_only_the_bands_there_is_room_for():
+    """300 hosts: one big band and twenty of one host each. The grid stays bounded, every
+    label on the axis has room, and each row still says its group in the hover."""
+    from hftinfra.fleet.model import analyse
+    from hftinfra.fleet.run import HostResult
+    from hftinfra.viz.fleet import GRID_PX, LABEL_PX, heatmap_figure
+
+    checks = [f"c.{i}" for i in range(21)]
+    rows = []
+    for n in range(300):
+        statuses = dict.fromkeys(checks, "pass")
+        if n < 20:
+            statuses[checks[n + 1]] = "fail"  # a group of its own
+        rows.append(HostResult(key=f"h{n:03}.tar.gz", path=f"/f/h{n:03}.tar.gz", hostname=f"h{n:03}", exit_code=0,
+                               statuses=statuses, observed=dict.fromkeys(checks, "x")))
+    report = analyse(rows, "p", ("p",), (), {c: (c, "c") for c in checks}, "2026-12-03T00:00:00Z")
+    assert len(report.groups) == 21
+    fig = heatmap_figure(report)
+    heat = fig.data[0]
+    assert len(heat.y) == 300 and all(" · group " in y for y in heat.y)
+    labels = list(fig.layout.yaxis.ticktext)
+    assert labels[0] == "group 1 (280)" and 1 < len(labels) < 21
+    positions = [list(heat.y).index(t) for t in fig.layout.yaxis.tickvals]
+    row_px = (fig.layout.height - fig.layout.margin.t - 40) / 300
+    assert row_px * 300 <= GRID_PX + 1
+    assert all((b - a) * row_px >= LABEL_PX for a, b in itertools.pairwise(positions))

@@ -1,5 +1,5 @@
 """scripts/ansible/fleet-snapshot.yml: lint and syntax everywhere; as root, a real run over ssh
-to inventory hosts that are network namespaces with their own sshd (tests/sshlab.py), some of
+to inventory hosts that are network namespaces with their own sshd (hftinfra.labs.ssh), some of
 which succeed and some of which fail in each way the playbook records."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import sshlab
 import yaml
 from labtools import lab_namespaces, netns_list, processes_mentioning
 
 from hftinfra.fixes import ansible as fa
+from hftinfra.labs import ssh as sshlab
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts" / "ansible"

@@ -10,6 +10,7 @@ audited are a grey band at the bottom, never a row of passes.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from hftinfra.fleet.model import NOT_AUDITED
@@ -44,6 +45,19 @@ def heatmap_data(report: FleetReport, only_drifting: bool = True) -> dict:
             "left_out": len(ids) - len(cols)}
 
 
+HOVER_CHARS = 90
+ROW_PX = 3  # a row's height in a fleet of more than 60 hosts, at most
+GRID_PX = 1200
+LABEL_PX = 13
+TOP_PX = 230  # the title and the slanted check names above the grid
+
+
+def _unique(labels: list[str], keys: list[str]) -> list[str]:
+    """Row names for a category axis: the labels, with the key added where two still collide."""
+    seen = Counter(labels)
+    return [f"{label} [{key}]" if seen[label] > 1 else label for label, key in zip(labels, keys, strict=True)]
+
+
 def heatmap_figure(report: FleetReport, only_drifting: bool = True, title: str | None = None):
     import plotly.graph_objects as go
 
@@ -54,24 +68,43 @@ def heatmap_figure(report: FleetReport, only_drifting: bool = True, title: str |
     scale = []
     for i, s in enumerate(CELL_ORDER):
         scale += [[i / n, CELL_COLOR[s]], [(i + 1) / n, CELL_COLOR[s]]]
+    # The hover names the host (the row's category), the check (the column) and the status;
+    # what was seen only where the status is not the column's majority: that is the drift, and
+    # a thousand rows of the majority's text would make the page megabytes for nothing.
+    majority = {c.id: c.majority for c in report.checks}
     by_key = {h.key: h for h in report.hosts}
-    hover = []
+    band = {}
+    for gid, first, count in data["groups"]:
+        for r in range(first, first + count):
+            band[r] = f"group {gid}" if gid is not None else "not audited"
+    rows = _unique([f"{report.label(k)} · {band[r]}" for r, k in enumerate(data["keys"])], data["keys"])
+    text = []
     for key, row in zip(data["keys"], data["cells"], strict=True):
         h = by_key[key]
         line = []
         for cid, status in zip(data["checks"], row, strict=True):
-            seen = (h.observed or {}).get(cid) or h.error or ""
-            line.append(f"{report.label(key)}<br>{cid}: <b>{status}</b><br>{seen[:120]}")
-        hover.append(line)
-    rows = list(range(len(data["keys"])))
+            if status == majority.get(cid):
+                line.append(status)
+            else:
+                seen = (h.observed or {}).get(cid) or h.error or ""
+                line.append(f"<b>{status}</b><br>{seen[:HOVER_CHARS]}" if seen else f"<b>{status}</b>")
+        text.append(line)
     fig = go.Figure(go.Heatmap(
-        z=z, x=data["checks"], y=rows, zmin=-0.5, zmax=n - 0.5, colorscale=scale, text=hover,
-        hoverinfo="text", xgap=1, ygap=0 if len(rows) > 60 else 1,
+        z=z, x=data["checks"], y=rows, zmin=-0.5, zmax=n - 0.5, colorscale=scale, text=text,
+        hovertemplate="%{y}<br>%{x}: %{text}<extra></extra>", xgap=1, ygap=0 if len(rows) > 60 else 1,
         colorbar={"tickvals": list(range(n)), "ticktext": list(CELL_ORDER), "title": {"text": "status"}}))
+    # 18 px a row in a small fleet; in a large one the grid stays within GRID_PX, down to 1 px a row.
+    row_px = 18 if len(rows) <= 60 else max(1.0, min(ROW_PX, GRID_PX / len(rows)))
     ticks, labels = [], []
+    last = None
     for gid, first, count in data["groups"]:
-        ticks.append(first + (count - 1) / 2)
-        labels.append(f"group {gid} ({count})" if gid is not None else f"not audited ({count})")
+        middle = first + (count - 1) // 2
+        # A label needs about 13 px: a band of one host among hundreds is named in its rows'
+        # hover and in the groups figure, not on the axis where its label would overprint.
+        if last is None or (middle - last) * row_px >= LABEL_PX:
+            ticks.append(rows[middle])
+            labels.append(f"group {gid} ({count})" if gid is not None else f"not audited ({count})")
+            last = middle
         if first:
             fig.add_shape(type="line", xref="paper", x0=0, x1=1, y0=first - 0.5, y1=first - 0.5,
                           line={"color": "#202124", "width": 1})
@@ -82,11 +115,13 @@ def heatmap_figure(report: FleetReport, only_drifting: bool = True, title: str |
     fig.update_layout(
         template="plotly_white",
         title={"text": (title or f"Fleet against {report.profile_name}") + f"<br><sup>{sub}</sup>",
-               "x": 0, "xanchor": "left", "font": {"size": 14}},
+               "x": 0, "xanchor": "left", "y": 1, "yref": "container", "yanchor": "top", "pad": {"t": 12},
+               "font": {"size": 14}},
         xaxis={"tickangle": -45, "side": "top", "automargin": True},
-        yaxis={"autorange": "reversed", "tickvals": ticks, "ticktext": labels, "automargin": True},
-        height=min(1400, 220 + max(4, 3 * len(rows) if len(rows) > 60 else 18 * len(rows))),
-        margin={"l": 10, "r": 10, "t": 150, "b": 20},
+        yaxis={"type": "category", "autorange": "reversed", "tickvals": ticks, "ticktext": labels,
+               "automargin": True},
+        height=round(TOP_PX + 40 + row_px * max(len(rows), 1)),
+        margin={"l": 10, "r": 10, "t": TOP_PX, "b": 20},
         meta={"hftinfra": "fleet-heatmap"},
     )
     return fig

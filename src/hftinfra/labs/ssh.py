@@ -1,4 +1,4 @@
-"""Inventory hosts reached over real ssh, for tests of the Ansible playbooks.
+"""The ssh lab: inventory hosts reached over real ssh, for the Ansible playbooks.
 
 Each host is a network namespace of a :class:`hftinfra.labs.harness.Lab` running its own
 ``sshd`` (own host key, own config, in the foreground under the lab, so the lab stops it).
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hftinfra.fixes import ansible as fa
-from hftinfra.labs.harness import Lab, LabProcess, find_tool
+from hftinfra.labs.harness import Lab, LabError, LabProcess, find_tool
 
 PRIVSEP_DIR = Path("/run/sshd")
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)"
@@ -34,7 +34,8 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\
 
 
 def missing() -> str | None:
-    """Why ssh hosts cannot be built here (one line), or None when they can."""
+    """Why ssh hosts cannot be built here (one line), or None when they can (the labs'
+    own needs, network namespaces and veth, are :func:`~hftinfra.labs.lab_capability`'s)."""
     if os.geteuid() != 0:
         return f"needs root for network namespaces and sshd (running as uid {os.geteuid()})"
     for tool, package in (("sshd", "openssh-server"), ("ssh", "openssh-client"), ("ssh-keygen", "openssh-client"),
@@ -98,6 +99,7 @@ class SshLab:
         self.lab = lab
         self.work = Path(work)
         self.hosts: dict[str, SshHost] = {}
+        self._roles: set[str] = set()
         self._privsep = privsep_dir()
         self.ctl = ""
         self.sshd = find_tool("sshd") or "/usr/sbin/sshd"
@@ -140,13 +142,22 @@ class SshLab:
     # -- hosts -----------------------------------------------------------------------------
 
     def host(self, name: str, *, sshd: bool = True) -> SshHost:
-        ns = self.lab.netns(name)
+        """Add inventory host ``name`` (any inventory name; its namespace is named after it
+        when the name is a valid lab role, else ``hN``)."""
+        used = {"ctl", *self._roles}
+        role = name if re.fullmatch(r"[a-z0-9]{1,8}", name) and name not in used else ""
+        n = len(self.hosts)
+        while not role or role in used:
+            role, n = f"h{n}", n + 1
+        self._roles.add(role)
+        ns = self.lab.netns(role)
         pair = self.lab.veth(self.ctl, ns)
         address = pair.b.ip
-        assert address is not None
+        if address is None:
+            raise LabError(f"veth to {name}: no address on the host's end")
         config = proc = None
         if sshd:
-            folder = self.work / "sshd" / name
+            folder = self.work / "sshd" / role
             folder.mkdir(parents=True)
             config = folder / "sshd_config"
             config.write_text("\n".join([
@@ -170,15 +181,15 @@ class SshLab:
             ]))
             check = subprocess.run([self.sshd, "-t", "-f", str(config)], capture_output=True, text=True, timeout=30)
             if check.returncode != 0:
-                raise RuntimeError(f"sshd -t: {check.stderr.strip()}")
-            proc = self.lab.start(ns, [self.sshd, "-D", "-e", "-f", str(config)], log=f"sshd-{name}.log")
+                raise LabError(f"sshd -t: {check.stderr.strip()}")
+            proc = self.lab.start(ns, [self.sshd, "-D", "-e", "-f", str(config)], log=f"sshd-{role}.log")
         self.hosts[name] = SshHost(name, ns, address, proc, config)
         return self.hosts[name]
 
     def wait_listening(self, timeout: float = 10.0) -> None:
         for h in self.hosts.values():
             if h.sshd is not None and not h.sshd.wait_for("Server listening on", timeout=timeout):
-                raise RuntimeError(f"sshd for {h.name} did not start: {h.sshd.output().strip()[-500:]}")
+                raise LabError(f"sshd for {h.name} did not start: {h.sshd.output().strip()[-500:]}")
 
     def inventory(self, group: str, host_vars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         """A YAML inventory (as data: write it with json.dumps, which YAML reads): every host in
@@ -203,7 +214,8 @@ class SshLab:
             env["ANSIBLE_CONFIG"] = str(config)
         # ssh's control sockets: a path under pytest's long tmp_path passes the 108 bytes a
         # UNIX socket's name may have; the lab's temp folder is short, and removed with it.
-        assert self.lab.tmpdir is not None
+        if self.lab.tmpdir is None:
+            raise LabError("the lab has not started (use it inside `with Lab(...)`)")
         env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(self.lab.tmpdir / "cp")
         ev = work / "extra-vars.json"
         ev.write_text(json.dumps(dict(extra_vars or {})))
@@ -218,3 +230,79 @@ class SshLab:
         output = done.stdout + ("\n" + done.stderr if done.stderr.strip() else "")
         return Run(tuple(argv), done.returncode, output, elapsed, recap)
 
+
+
+@dataclass
+class Collection:
+    """What :func:`collect_over_ssh` did: the playbook's run, the fleet folder it filled, the
+    collection summary the playbook wrote (``collect.json``), and the lab's cleanup."""
+
+    run: Run
+    fleet_dir: Path
+    summary: dict[str, Any]
+    cleanup: str
+    lab_s: float
+
+    @property
+    def collected(self) -> list[str]:
+        return sorted(h for h, v in self.summary.get("hosts", {}).items() if v.get("status") == "collected")
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {h: f"{v.get('reason')}: {v.get('message')}" for h, v in sorted(self.summary.get("hosts", {}).items())
+                if v.get("status") != "collected"}
+
+    def lines(self) -> list[str]:
+        """The playbook's own summary lines ("HOST: collected (SIZE)", "HOST: failed (...)")."""
+        return [m for m in self.run.messages if re.match(r"^\S+: (collected|failed) \(", m)]
+
+    def __str__(self) -> str:
+        head = (f"ansible-playbook over ssh: {len(self.summary.get('hosts', {}))} hosts, exit {self.run.returncode}, "
+                f"{self.run.elapsed_s:.1f} s (lab up in {self.lab_s:.1f} s)")
+        return "\n".join([head, *("  " + line for line in self.lines()), self.cleanup])
+
+
+def collect_over_ssh(playbook: Path, fleet_dir: Path, hosts: Mapping[str, Mapping[str, Any]], *,
+                     unreachable: Sequence[str] = (), forks: int | None = None, config: Path | None = None,
+                     timeout: float = 300) -> Collection:
+    """Run ``playbook`` (``fleet-snapshot.yml``) for real: each name of ``hosts`` a namespace
+    with its own sshd and the given host variables, each of ``unreachable`` a namespace where
+    nothing listens; the archives and records land in ``fleet_dir``. Everything the lab made
+    is gone when this returns or raises. Raises :class:`LabError` when it cannot run (see
+    :func:`missing`)."""
+    import shutil
+    import tempfile
+
+    why = missing()
+    if why:
+        raise LabError(f"the ssh lab {why}")
+    command = fa.tool_argv("hftinfra")
+    if command is None:
+        raise LabError("the ssh lab needs the hftinfra command (pip install -e .)")
+    work = Path(tempfile.mkdtemp(prefix="hftinfra-ssh-"))
+    try:
+        host_tmp = work / "host-tmp"
+        host_tmp.mkdir()
+        t0 = time.perf_counter()
+        with Lab("fleet") as lab, SshLab(lab, work / "ssh") as ssh:
+            for name in hosts:
+                ssh.host(name)
+            for name in unreachable:
+                ssh.host(name, sshd=False)
+            ssh.wait_listening()
+            lab_s = time.perf_counter() - t0
+            data = ssh.inventory("hft_servers", {**hosts, **{n: {} for n in unreachable}})
+            data["hft_servers"]["vars"].update({"hftinfra_command": command, "hftinfra_fleet_dir": str(fleet_dir),
+                                                "hftinfra_fleet_tmp": str(host_tmp)})
+            inventory = work / "inventory.yml"
+            inventory.write_text(json.dumps(data, indent=1))
+            run = ssh.playbook(Path(playbook), inventory, work=work / "run", forks=forks or len(data["hft_servers"]["hosts"]),
+                               config=config, timeout=timeout)
+        try:
+            summary = json.loads((Path(fleet_dir) / "collect.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise LabError(f"the playbook wrote no readable collect.json (exit {run.returncode}): {exc}\n"
+                           + run.output[-2000:]) from None
+        return Collection(run, Path(fleet_dir), summary, lab.cleanup_report().summary(), lab_s)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
