@@ -356,3 +356,26 @@ def test_heatmap_of_a_large_fleet_names_only_the_bands_there_is_room_for():
     row_px = (fig.layout.height - fig.layout.margin.t - 40) / 300
     assert row_px * 300 <= GRID_PX + 1
     assert all((b - a) * row_px >= LABEL_PX for a, b in itertools.pairwise(positions))
+
+
+def test_bench_fleet_prints_its_figures(capsys):
+    from hftinfra import bench_fleet
+
+    assert bench_fleet.main(["--sizes", "2,5", "--jobs", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in out if line.split() and line.split()[0].isdigit()]
+    assert [r[0] for r in rows] == ["2", "5"], out
+    for r in rows:
+        assert r[1] == "2" and float(r[2]) > 0 and float(r[3]) > 0  # jobs, wall s, ms per snapshot
+    assert rows[0][-2] == "-" and rows[1][-2].startswith("x")  # growth from one size to the next
+
+
+@pytest.mark.parametrize("argv", [["--sizes", "ten"], ["--sizes", "0"], ["--sizes", ","], ["--jobs", "0"]])
+def test_bench_fleet_bad_arguments_are_one_line(argv, capsys):
+    from hftinfra import bench_fleet
+
+    with pytest.raises(SystemExit) as exc:
+        bench_fleet.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("python -m hftinfra.bench_fleet: error: "), err

@@ -299,3 +299,32 @@ def test_fleet_collect_over_ssh(tmp_path):
     assert all(not Path(f"/proc/{pid}").exists() for pid in sshd_pids)
     assert sshlab.PRIVSEP_DIR.exists() == privsep_before
     print(f"whole test: {time.perf_counter() - started:.1f} s ({sys.platform}, {os.cpu_count()} CPUs)")
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@needs_ansible
+def test_collect_over_ssh_is_the_pages_one_call(tmp_path):
+    """hftinfra.labs.ssh.collect_over_ssh, as the fleet page calls it: inventory names that
+    are not namespace names, one host collected and one unreachable, and nothing of the lab left."""
+    from hftinfra.labs import lab_capability
+
+    why = sshlab.missing()
+    if why:
+        pytest.skip(f"fleet collection over ssh {why}")
+    if not lab_capability():
+        pytest.skip(f"no labs here: {lab_capability().reason}")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    got = sshlab.collect_over_ssh(PLAYBOOK, fleet, {"ny4-trade-07.example": {"hftinfra_snapshot_args": ["--host", str(TUNED)]}},
+                                  unreachable=["lab-down"], config=SCRIPTS / "ansible.cfg")
+    print(got)
+    assert got.run.returncode == 2, got.run.output
+    assert got.collected == ["ny4-trade-07.example"]
+    assert list(got.failed) == ["lab-down"] and got.failed["lab-down"].startswith("unreachable: ")
+    assert _hostname(fleet / "ny4-trade-07.example.tar.gz") == "ny4-trade-07"
+    assert _record(fleet / "lab-down.failed.json")["reason"] == "unreachable"
+    assert [line.split(":")[0] for line in got.lines()] == ["ny4-trade-07.example", "lab-down"]
+    assert "cleaned up" in got.cleanup and "incomplete" not in got.cleanup
+    assert not lab_namespaces("fleet", os.getpid())
+    assert not processes_mentioning("hftinfra-ssh-", settle_s=1.0)  # its sshds ran from that temp folder

@@ -108,7 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None,
                         help="generate the fleets here and keep them (reused when present)")
     args = parser.parse_args(argv)
-    sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    try:
+        sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
+    except ValueError:
+        parser.error(f"--sizes: whole numbers separated by commas, not {args.sizes!r}")
+    if not sizes or min(sizes) < 1:
+        parser.error(f"--sizes: each fleet needs at least 1 snapshot, not {args.sizes!r}")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs: at least 1, not {args.jobs}")
     print(f"hftinfra fleet over synthetic fleets from {_base().name}; {os.cpu_count()} CPUs here")
     rows = bench_fleet(sizes, args.jobs, args.keep)
     print(f"{'snapshots':>9} {'jobs':>4} {'wall s':>8} {'ms/snap':>8} {'cpu ms/snap':>11} {'peak tree':>10} "
