@@ -219,6 +219,42 @@ def test_output_replaces_a_file_whole_and_cleans_up_on_failure(capsys, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
+def test_output_into_a_pipe_or_device_writes_into_it_and_never_replaces_it(capsys, tmp_path):
+    """-o /dev/null or a named pipe: the report goes into it; a rename over it would make
+    /dev/null a regular file for every program on the machine."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    code, out, err = run(capsys, "--host", TUNED, "--format", "json", "-o", str(fifo))
+    reader.join(10)
+    assert code == 0 and out == "", err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(got[0])["schema"] == "hftinfra.audit/1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.fifo"]
+    before = os.stat(os.devnull)
+    code, out, err = run(capsys, "--host", TUNED, "-o", os.devnull)
+    after = os.stat(os.devnull)
+    assert code == 0 and stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_output_through_a_symlink_replaces_the_file_and_keeps_the_link(capsys, tmp_path):
+    real = tmp_path / "reports" / "today.json"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    code, out, err = run(capsys, "--host", TUNED, "--format", "json", "-o", str(link))
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == real
+    assert json.loads(real.read_text())["schema"] == "hftinfra.audit/1"
+    assert sorted(p.name for p in real.parent.iterdir()) == ["today.json"]
+
+
 def test_output_into_a_missing_directory(capsys, tmp_path):
     code, out, err = run(capsys, "--host", TUNED, "-o", str(tmp_path / "nope" / "r.txt"))
     assert code == 2 and err.count("\n") == 1 and "No such file or directory" in err

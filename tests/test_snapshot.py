@@ -645,3 +645,14 @@ def test_device_nodes_of_a_listed_folder_keep_their_names(tmp_path):
     assert snap.listdir("/dev/vfio") == ["12"]
     again = capture(snap, probes={"dev": lambda h: h.listdir("/dev/vfio")})
     assert "dev/vfio/12" in again.captured.files
+
+
+def test_a_device_or_pipe_is_never_a_snapshot_target(tmp_path):
+    """A rename over /dev/null would make it a regular file for the whole machine."""
+    from hftinfra.snapshot import SnapshotError, _check_target
+
+    fifo = tmp_path / "snap.tar.gz"
+    os.mkfifo(fifo)
+    for target in (Path(os.devnull), fifo):
+        with pytest.raises(SnapshotError, match="already exists"):
+            _check_target(target)

@@ -916,7 +916,8 @@ def _check_target(target: Path) -> None:
         if target.is_dir() and not target.is_symlink():
             if any(target.iterdir()):
                 raise SnapshotError(f"{target}: already exists and is not empty; not overwriting it")
-        elif target.is_symlink() or target.stat().st_size > 0:
+        elif target.is_symlink() or target.stat().st_size > 0 or not target.is_file():
+            # not is_file: a device or pipe (/dev/null), which a rename would replace for everyone
             raise SnapshotError(f"{target}: already exists; not overwriting it")
     if not target.parent.is_dir():
         raise SnapshotError(f"{target.parent}: no such directory")

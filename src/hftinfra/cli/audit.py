@@ -89,14 +89,34 @@ def _write(args: argparse.Namespace, text: str) -> None:
         sys.stdout.write(text)
 
 
-def _write_file(path: str, text: str) -> None:
+def _write_file(path: str, text: str) -> bool:
     """Replace ``path`` whole (a temp file in the same directory, then rename), so a reader
-    never sees half a report and a failure leaves neither a partial report nor a temp file."""
+    never sees half a report and a failure leaves neither a partial report nor a temp file.
+
+    Through a symbolic link, the file it names is replaced and the link kept. A path that is
+    not a regular file (``/dev/null``, ``/dev/stdout``, a named pipe) is written into, never
+    replaced: renaming over ``/dev/null`` would turn it into a file for every program on the
+    machine. Returns whether ``path`` is (now) a regular file."""
+    import stat
     import tempfile
 
     if os.path.isdir(path):
         raise UserError(f"-o {path}: is a directory (give a file name)")
-    parent = os.path.dirname(os.path.abspath(path))
+    path = os.path.realpath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UserError(f"-o {path}: {exc.strerror or exc}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise UserError(f"-o {path}: {exc.strerror or exc}") from None
+        return False
+    parent = os.path.dirname(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     except OSError as exc:
@@ -117,6 +137,7 @@ def _write_file(path: str, text: str) -> None:
         if isinstance(exc, OSError):
             raise UserError(f"-o {path}: {exc.strerror or exc}") from None
         raise
+    return True
 
 
 def _emit(args: argparse.Namespace, text: str) -> int:

@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         where = os.path.join(args.output, *out.files)
     else:
         (text,) = out.files.values()
-        _write_file(args.output, text)
-        if args.format == "script":
+        regular = _write_file(args.output, text)
+        if args.format == "script" and regular:
             os.chmod(args.output, os.stat(args.output).st_mode | 0o111 & ~_umask())
         where = args.output
     print(f"hftinfra fix: wrote {where} ({len(fp.findings)} checks, {len(fp.plan.settings)} settings)",
