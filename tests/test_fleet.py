@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import shutil
@@ -16,6 +17,7 @@ from hftinfra.audit import run_audit
 from hftinfra.cli import main
 from hftinfra.fleet import FleetInputError, FleetReportError, audit_fleet, discover
 from hftinfra.fleet.model import SCHEMA
+from hftinfra.fleet.synth import DRIFTS
 from hftinfra.profiles import ProfileError
 
 HOSTS = Path(__file__).resolve().parent / "hosts"
@@ -379,3 +381,78 @@ def test_bench_fleet_bad_arguments_are_one_line(argv, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("python -m hftinfra.bench_fleet: error: "), err
+
+
+# ---- the generator's truth, and a night's changes ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from hftinfra.fleet.synth import make_fleet
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generated = make_fleet(root / "fleet", count=40, base=TUNED, seed=3, clones=1)
+    return root, generated, audit_fleet([root / "fleet"], jobs=2)
+
+
+def test_the_report_finds_every_generated_hosts_drift(synthetic):
+    from hftinfra.fleet.synth import ground_truth
+
+    root, generated, report = synthetic
+    truth = ground_truth(report, root / "fleet")
+    assert truth.found and truth.hosts == 41 and len(truth.clones) == 1, truth.wrong
+    assert str(truth).startswith("41 generated hosts, 0 in a group that does not match")
+
+
+def test_ground_truth_says_when_the_report_is_wrong(synthetic, tmp_path):
+    from hftinfra.fleet.synth import SynthError, ground_truth
+
+    root, generated, report = synthetic
+    manifest = json.loads((root / "fleet" / "manifest.json").read_text())
+    victim = next(h for h in manifest["hosts"] if h["drifts"] == ["thp-always"])
+    victim["drifts"] = ["numa-balancing-on"]  # the manifest now claims another drift
+    other = tmp_path / "fleet"
+    shutil.copytree(root / "fleet", other)
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    # The same report, its hosts moved to the copied folder.
+    moved = [dataclasses.replace(h, path=str(other / Path(h.path).name)) for h in report.hosts]
+    truth = ground_truth(dataclasses.replace(report, hosts=moved), other)
+    assert not truth.found
+    assert truth.wrong == ((victim["file"], ("memory.thp",), ("memory.numa_balancing",)),)
+    with pytest.raises(SynthError, match="not in the report"):
+        ground_truth(report, other)
+    with pytest.raises(SynthError, match="not a synthetic fleet"):
+        ground_truth(report, tmp_path)
+
+
+def test_overnight_changes_are_what_since_reports(synthetic, tmp_path):
+    from hftinfra.fleet.synth import SynthError, overnight
+
+    root, generated, report = synthetic
+    yesterday = tmp_path / "yesterday.json"
+    yesterday.write_text(json.dumps(report.to_json()))
+    night = overnight(generated, [root / "fleet"], tmp_path / "night", base=TUNED, seed=4)
+    assert (len(night.fixed), len(night.drifted), len(night.gone), len(night.new)) == (3, 3, 1, 1)
+    today = audit_fleet([night.folder], since=yesterday, jobs=2)
+    s = today.since
+    assert s.new_hosts == list(night.new) and s.gone_hosts == list(night.gone)
+    # A drift that only changes the next boot changes no status: --since cannot see it.
+    was = {Path(g.path).name: g.drifts for g in generated}
+    assert {c.host for c in s.fixed} == {n for n in night.fixed if any(DRIFTS[d].checks for d in was[n])}
+    assert {c.host for c in s.drifted} == {n for n in night.drifted if any(DRIFTS[d].checks for d in night.drifts[n])}
+    assert s.fixed and s.drifted
+    with pytest.raises(SynthError, match="new or empty folder"):
+        overnight(generated, [root / "fleet"], tmp_path / "night", base=TUNED, seed=4)
+    with pytest.raises(SynthError, match="could be fixed overnight, not 99"):
+        overnight(generated, [root / "fleet"], tmp_path / "night2", base=TUNED, seed=4, fixed=99)
+
+
+def test_the_drift_table_alone_is_the_reports_own(mixed):
+    _, report = mixed
+    table = report.drift_table()
+    html = table._repr_html_()
+    assert html in report.to_html()
+    assert [c.id for c in report.drifting_checks() if f"<code>{c.id}</code>" not in html] == []
+    assert repr(table) in report.to_text()
+    assert repr(table).startswith(f"drift (checks where some hosts differ from the majority): "
+                                  f"{len(report.drifting_checks())}")

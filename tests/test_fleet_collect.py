@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
+from ansibletools import load_yaml, needs_ansible, needs_lint
 from labtools import lab_namespaces, netns_list, processes_mentioning
 
 from hftinfra.fixes import ansible as fa
@@ -35,21 +35,8 @@ WHEN_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 HANG_SECONDS = "347.125"
 SLOW_SECONDS = "348.125"
 
-needs_ansible = pytest.mark.skipif(fa.find_tool("ansible-playbook") is None,
-                                   reason="ansible-playbook not installed (pip install ansible)")
-needs_lint = pytest.mark.skipif(fa.find_tool("ansible-lint") is None,
-                                reason="ansible-lint not installed (pip install ansible-lint)")
-
-
-class _Loader(yaml.SafeLoader):
-    """Reads Ansible's !unsafe tag as the plain text it marks."""
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
 def _plays():
-    return yaml.load(PLAYBOOK.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    return load_yaml(PLAYBOOK.read_text(encoding="utf-8"))
 
 
 def _tasks(block):

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
+from ansibletools import load_yaml, needs_ansible, needs_lint
 
 from hftinfra.fixes import ansible as fa
 from hftinfra.profiles import load_profile
@@ -19,23 +19,6 @@ SCRIPTS = REPO / "scripts" / "ansible"
 ROLE = SCRIPTS / "roles" / fa.ROLE_NAME
 LINT_CONFIG = SCRIPTS / ".ansible-lint"
 UNTUNED = REPO / "tests" / "hosts" / "untuned-2s"
-
-needs_ansible = pytest.mark.skipif(fa.find_tool("ansible-playbook") is None,
-                                   reason="ansible-playbook not installed (pip install ansible)")
-needs_lint = pytest.mark.skipif(fa.find_tool("ansible-lint") is None,
-                                reason="ansible-lint not installed (pip install ansible-lint)")
-
-
-class _Loader(yaml.SafeLoader):
-    """Reads Ansible's !unsafe tag as the plain text it marks."""
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
-def _load(text: str):
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-
 
 def _untuned_fix():
     from hftinfra.audit import run_audit
@@ -68,9 +51,9 @@ def test_role_files_are_the_one_source(rel):
 
 def test_generated_playbook_carries_the_role_tasks_and_handlers():
     _fp, text = _untuned_fix()
-    (play,) = _load(text)
-    assert play["tasks"] == _load(fa.source_text("tasks.yml"))
-    assert play["handlers"] == _load(fa.source_text("handlers.yml"))
+    (play,) = load_yaml(text)
+    assert play["tasks"] == load_yaml(fa.source_text("tasks.yml"))
+    assert play["handlers"] == load_yaml(fa.source_text("handlers.yml"))
     defaults = fa.role_defaults()
     for name in ("hftinfra_sysctl_file", "hftinfra_manage_kernel_args", "hftinfra_allow_reboot"):
         assert play["vars"][name] == defaults[name]
@@ -82,7 +65,7 @@ def test_generated_playbook_carries_the_role_tasks_and_handlers():
 def test_playbook_is_deterministic_and_round_trips_the_plan():
     fp, text = _untuned_fix()
     assert text == _untuned_fix()[1]
-    (play,) = _load(text)
+    (play,) = load_yaml(text)
     v = play["vars"]
     plan = fp.plan
     assert [(i["key"], i["value"]) for i in v["hftinfra_sysctls"]] == [(s.key, s.value) for s in plan.sysctls()]
@@ -109,7 +92,7 @@ def test_playbook_is_deterministic_and_round_trips_the_plan():
 def test_without_tuned_the_header_lists_what_is_not_applied():
     plan = _isolated_plan()
     text = fa.render_playbook(plan, header=["for a test"], hosts="hft_servers")
-    (play,) = _load(text)
+    (play,) = load_yaml(text)
     v = play["vars"]
     assert play["hosts"] == "hft_servers"
     assert "hftinfra_tuned_conf" not in v or v["hftinfra_tuned_conf"] == ""
@@ -132,13 +115,13 @@ def test_text_jinja_would_read_is_marked_unsafe():
     text = fa.render_playbook(plan)
     assert 'reason: !unsafe "not {{ templated }} here"' in text
     assert '- !unsafe "{% raw %}"' in text
-    (play,) = _load(text)
+    (play,) = load_yaml(text)
     assert play["vars"]["hftinfra_sysctls"][0]["reason"] == "not {{ templated }} here"
 
 
 def test_render_vars_is_a_role_vars_file():
     plan = _isolated_plan()
-    data = _load(fa.render_vars(plan, header=["x"]))
+    data = load_yaml(fa.render_vars(plan, header=["x"]))
     assert data == fa.playbook_vars(plan)
 
 
@@ -223,7 +206,7 @@ def test_check_diff_of_a_plan_without_tuned(tmp_path):
 
 
 def test_check_mode_without_grubby_never_passes_silently():
-    tasks = _load(fa.source_text("tasks.yml"))
+    tasks = load_yaml(fa.source_text("tasks.yml"))
     by_name = {t["name"]: t for t in tasks}
     read = by_name["Read | the default boot entry (grubby --info=DEFAULT)"]
     assert read["check_mode"] is False and read["changed_when"] is False
@@ -232,7 +215,7 @@ def test_check_mode_without_grubby_never_passes_silently():
     update = by_name["Kernel arguments | add or change them on every boot entry (grubby --update-kernel=ALL)"]
     assert update["changed_when"] is True and update["notify"] == "hftinfra reboot"
     assert "hftinfra_manage_kernel_args | bool" in update["when"]
-    handlers = _load(fa.source_text("handlers.yml"))
+    handlers = load_yaml(fa.source_text("handlers.yml"))
     reboot = [h for h in handlers if h.get("listen") == "hftinfra reboot"]
     assert [h["when"] for h in reboot] == ["hftinfra_allow_reboot | bool", "not (hftinfra_allow_reboot | bool)"]
     assert fa.role_defaults()["hftinfra_allow_reboot"] is False
@@ -327,7 +310,7 @@ def test_audit_playbook_collects_reports_and_survives_a_failing_host(tmp_path):
     print(run.summary())
     assert run.recap["good"]["failed"] == 0 and run.recap["broken"]["failed"] == 1, run.output
     assert run.returncode == 2, run.output  # a host failed; the others ran to the end
-    report = _load((reports / "good.json").read_text())
+    report = load_yaml((reports / "good.json").read_text())
     assert report["schema"].startswith("hftinfra.audit/")
     counts = report["summary"]
     line = (f"good: pass {counts['pass']}, fail {counts['fail']}, warn {counts['warn']}, "

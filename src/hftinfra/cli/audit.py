@@ -102,23 +102,23 @@ def _write_file(path: str, text: str) -> bool:
 
     if os.path.isdir(path):
         raise UserError(f"-o {path}: is a directory (give a file name)")
-    path = os.path.realpath(path)
+    real = os.path.realpath(path)
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(real).st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
         raise UserError(f"-o {path}: {exc.strerror or exc}") from None
     if mode is not None and not stat.S_ISREG(mode):
         try:
-            with open(path, "w", encoding="utf-8") as fh:
+            with open(real, "w", encoding="utf-8") as fh:
                 fh.write(text)
         except OSError as exc:
             raise UserError(f"-o {path}: {exc.strerror or exc}") from None
         return False
-    parent = os.path.dirname(path)
+    parent = os.path.dirname(real)
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(real)}.", suffix=".tmp")
     except OSError as exc:
         raise UserError(f"-o {path}: {exc.strerror or exc}") from None
     try:
@@ -128,7 +128,7 @@ def _write_file(path: str, text: str) -> bool:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except BaseException as exc:
         try:
             os.unlink(tmp)

@@ -270,6 +270,12 @@ class FleetReport:
 
         return to_html(self, limit)
 
+    def drift_table(self, limit: int = 12):
+        """The drift table alone (:class:`~hftinfra.fleet.views.DriftTable`)."""
+        from hftinfra.fleet.views import DriftTable
+
+        return DriftTable(self, limit)
+
     def _repr_html_(self) -> str:
         return self.to_html()
 

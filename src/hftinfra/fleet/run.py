@@ -295,27 +295,22 @@ def audit_entries(entries: Sequence[Entry], profile: str, variables: Sequence[st
         return [row for e in entries for row in worker(([e], profile, variables))]
     while suspects:
         # One worker, one host at a time: the first unfinished host is the one that killed it.
-        rest: list[Entry] = []
+        # A new pool takes its first task whatever happens, so each round settles one host.
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             futures = []
             for e in suspects:
                 try:
                     futures.append((pool.submit(worker, ([e], profile, variables)), e))
                 except BrokenProcessPool:
-                    break  # the first host already killed the worker; the loop below says which
-            if not futures:
-                futures = [(None, suspects[0])]
+                    break  # an earlier host already killed the worker; the loop below says which
             for future, entry in futures:
                 try:
-                    if future is None:
-                        raise BrokenProcessPool("no worker would start")
                     done.update((r.key, r) for r in future.result())
                 except BrokenProcessPool:
                     done[entry.key] = HostResult(key=entry.key, path=entry.path,
                                                  error="its audit's worker process died (killed, or crashed)")
                     break
-            rest = [e for e in suspects if e.key not in done]
-        suspects = rest
+        suspects = [e for e in suspects if e.key not in done]
     return [done[e.key] for e in entries]
 
 

@@ -1320,5 +1320,131 @@ def make_fleet(out_dir: str | os.PathLike, count: int = 300, base: str | os.Path
     return hosts
 
 
-__all__ = ["BIOS_UPDATES", "DEFAULT_BASE", "DIR", "DRIFTS", "Base", "Drift", "GeneratedHost", "SCHEMA",
-           "SnapshotTree", "Symlink", "SynthError", "load_base", "make_fleet", "make_host"]
+# ------------------------------------------------------------------------------------------
+# What an analysis of the fleet must find, and a night's changes
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """How a fleet report matches a generated fleet's manifest. ``wrong``: (file, checks its
+    group shows beyond the clean copies', checks its drifts break) for every generated host
+    where the two differ, ``found`` None when the host was not audited; ``clones``: (clone,
+    original) file names; ``clones_apart``: clones not in their original's group."""
+
+    hosts: int
+    wrong: tuple[tuple[str, tuple[str, ...] | None, tuple[str, ...]], ...]
+    clones: tuple[tuple[str, str], ...]
+    clones_apart: tuple[str, ...]
+
+    @property
+    def found(self) -> bool:
+        return not self.wrong and not self.clones_apart
+
+    def __str__(self) -> str:
+        return (f"{self.hosts} generated hosts, {len(self.wrong)} in a group that does not match their drift; "
+                f"{len(self.clones)} clones, {len(self.clones_apart)} apart from their original")
+
+
+def ground_truth(report, out_dir: str | os.PathLike) -> GroundTruth:
+    """Hold ``report`` (a :class:`~hftinfra.fleet.model.FleetReport` that audited the
+    fleet in ``out_dir``, perhaps among other hosts) to the fleet's manifest: every
+    generated host's group must show exactly its drifts' checks on top of what a clean copy
+    of the base shows, and a clone must share its original's group. Hosts are matched by
+    path. Raises :class:`SynthError` when ``out_dir`` holds no manifest, no clean copy to
+    compare with, or a host the report did not audit at all."""
+    out = Path(out_dir)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        entries = manifest["hosts"]
+        checks = {name: d["checks"] for name, d in manifest["drifts"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SynthError(f"{out / MANIFEST}: not a synthetic fleet's manifest ({exc})") from None
+    keys = {os.path.realpath(h.path): h.key for h in report.hosts}
+
+    def pattern(file: str) -> set[str] | None:
+        key = keys.get(os.path.realpath(out / file))
+        if key is None:
+            raise SynthError(f"{out / file}: not in the report")
+        group = report.group_of(key)
+        return None if group is None else {c for c, _ in group.pattern}
+
+    clean = next((e["file"] for e in entries if not e["drifts"]), None)
+    base = pattern(clean) if clean is not None else None
+    if base is None:
+        raise SynthError(f"{out}: no clean copy of the base was audited to compare the drifted hosts with")
+    wrong = []
+    for e in entries:
+        seen = pattern(e["file"])
+        found = None if seen is None else tuple(sorted(seen - base))
+        wanted = tuple(sorted({c for d in e["drifts"] for c in checks[d]}))
+        if found != wanted:
+            wrong.append((e["file"], found, wanted))
+    clones = tuple((e["file"], e["clone_of"]) for e in entries if e.get("clone_of"))
+    group = {f: report.group_of(keys[os.path.realpath(out / f)]) for pair in clones for f in pair}
+    apart = tuple(c for c, o in clones if group[c] is None or group[c] != group[o])
+    return GroundTruth(len(entries), tuple(wrong), clones, apart)
+
+
+@dataclass(frozen=True)
+class Night:
+    """A fleet folder the morning after (:func:`overnight`): symbolic links to yesterday's
+    snapshots, except for the hosts that changed."""
+
+    folder: Path
+    fixed: tuple[str, ...]  # file names: drifted yesterday, clean today
+    drifted: tuple[str, ...]  # clean yesterday, drifted today
+    gone: tuple[str, ...]
+    new: tuple[str, ...]
+    drifts: dict[str, tuple[str, ...]]  # the drifts each drifted or new host has today
+
+
+def overnight(generated: Sequence[GeneratedHost], folders: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+              *, base: str | os.PathLike | Base = DEFAULT_BASE, seed: int = 1, fixed: int = 3, drifted: int = 3,
+              gone: int = 1, new: int = 1) -> Night:
+    """The morning after ``generated`` (a :func:`make_fleet` result): ``out_dir/today``
+    links every snapshot in ``folders`` (yesterday's collection: archives, folders and
+    failure records) except ``gone`` clean hosts; ``fixed`` drifted hosts and ``drifted``
+    clean ones are replaced by their namesakes from a fleet generated with ``seed`` (in
+    ``out_dir/night``), and ``new`` hosts of that fleet, numbered after the last, are
+    added. Clones are left as they were. Raises :class:`SynthError` when yesterday's fleet
+    has too few hosts of a kind, or ``out_dir`` is not new or empty."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SynthError(f"{out}: give a new or empty folder")
+    for name, n in (("fixed", fixed), ("drifted", drifted), ("gone", gone), ("new", new)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise SynthError(f"{name} must be a whole number of at least 0, not {n!r}")
+    originals = [g for g in generated if not g.clone_of]
+    night = make_fleet(out / "night", count=len(originals) + new, base=base, seed=seed)
+    tonight = {Path(g.path).name: g for g in night}
+    before = {Path(g.path).name: g for g in originals}
+    if not before.keys() <= tonight.keys():  # the numbering widened (999 hosts, then 1,000)
+        raise SynthError("the night's fleet does not number its hosts as yesterday's did")
+    rng = random.Random(f"hftinfra.synth.overnight:{seed}")
+
+    def pick(kind: str, n: int, names: list[str]) -> list[str]:
+        if len(names) < n:
+            raise SynthError(f"yesterday's fleet has {len(names)} hosts that could be {kind} overnight, not {n}")
+        return sorted(rng.sample(sorted(names), n))
+
+    now_fixed = pick("fixed", fixed, [n for n, g in before.items() if g.drifts and not tonight[n].drifts])
+    now_drifted = pick("drifted", drifted, [n for n, g in before.items() if not g.drifts and tonight[n].drifts])
+    now_gone = pick("gone", gone, [n for n, g in before.items() if not g.drifts and n not in now_drifted])
+    now_new = [Path(g.path).name for g in night[len(originals):]]
+    today = out / "today"
+    today.mkdir(parents=True)
+    changed = {n: Path(tonight[n].path) for n in [*now_fixed, *now_drifted, *now_new]}
+    for folder in folders:
+        for p in sorted(Path(folder).iterdir()):
+            if p.name in (MANIFEST, "collect.json") or p.name in now_gone or p.name in changed:
+                continue
+            (today / p.name).symlink_to(p.resolve())
+    for name, target in changed.items():
+        (today / name).symlink_to(target.resolve())
+    return Night(today, tuple(now_fixed), tuple(now_drifted), tuple(now_gone), tuple(now_new),
+                 {n: tonight[n].drifts for n in [*now_drifted, *now_new]})
+
+
+__all__ = ["BIOS_UPDATES", "DEFAULT_BASE", "DIR", "DRIFTS", "Base", "Drift", "GeneratedHost", "GroundTruth",
+           "Night", "SCHEMA", "SnapshotTree", "Symlink", "SynthError", "ground_truth", "load_base", "make_fleet",
+           "make_host", "overnight"]

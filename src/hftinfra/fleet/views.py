@@ -64,14 +64,11 @@ def _wrap(text: str, indent: str, width: int = 110) -> list[str]:
                          break_on_hyphens=False) or [indent]
 
 
-def to_text(report: FleetReport, limit: int = 8) -> str:
-    out = _header(report)
-    out += ["", "groups (hosts that fail, warn and cannot read the same checks):"]
-    for g in report.groups:
-        out += _wrap(_group_head(report, g), "  ")
-        out += _wrap(_names(report, g.hosts, limit), "      ")
+def drift_text(report: FleetReport, limit: int = 8) -> list[str]:
+    """The drift section of the text view: per drifting check, the majority, the hosts that
+    differ, the counts, what those hosts show, and the next-boot states."""
     drifting = report.drifting_checks()
-    out += ["", f"drift (checks where some hosts differ from the majority): {len(drifting)}"]
+    out = [f"drift (checks where some hosts differ from the majority): {len(drifting)}"]
     if drifting:
         w = max(len(c.id) for c in drifting)
         for c in drifting:
@@ -81,6 +78,16 @@ def to_text(report: FleetReport, limit: int = 8) -> str:
             out.append(f"  {'':<{w}}  {_counts(c)}" + (f"; seen: {seen}" if seen else ""))
             if c.persistence:
                 out.append(f"  {'':<{w}}  next boot: {_persistence(c)}")
+    return out
+
+
+def to_text(report: FleetReport, limit: int = 8) -> str:
+    out = _header(report)
+    out += ["", "groups (hosts that fail, warn and cannot read the same checks):"]
+    for g in report.groups:
+        out += _wrap(_group_head(report, g), "  ")
+        out += _wrap(_names(report, g.hosts, limit), "      ")
+    out += ["", *drift_text(report, limit)]
     news = [c for c in report.checks if any(s in c.persistence for s in ("runtime-only", "pending-reboot",
                                                                           "overridden"))]
     if news:
@@ -181,6 +188,36 @@ def to_markdown(report: FleetReport) -> str:
 # ---- HTML (notebooks, -o report.html) -------------------------------------------------------
 
 
+def drift_html(report: FleetReport, limit: int = 12) -> str:
+    """The drift table of the HTML view (see :func:`drift_text`)."""
+    from hftinfra.report import badge
+
+    e = html.escape
+    drows = []
+    for c in report.drifting_checks():
+        counts = " ".join(f"{badge(s)}&nbsp;{c.counts[s]}" for s in STATUSES if c.counts[s])
+        seen = "; ".join(f"{e(v)} ({n})" for v, n in list(c.observed.items())[:3])
+        drows.append(f"<tr><td><code>{e(c.id)}</code><br><small>{e(c.title)}</small></td><td>{counts}</td>"
+                     f"<td>{badge(c.majority)}</td><td>{len(c.drift)}: <small>{e(_names(report, c.drift, limit))}"
+                     f"</small><br><small>seen: {seen}</small></td><td><small>{e(_persistence(c))}</small></td></tr>")
+    return ("<p>No check drifts: every host has the majority's status everywhere.</p>" if not drows else
+            "<table><thead><tr><th>check</th><th>hosts</th><th>majority</th><th>drift</th><th>next boot</th>"
+            "</tr></thead><tbody>" + "".join(drows) + "</tbody></table>")
+
+
+class DriftTable:
+    """The drift table alone, for a page: HTML in a notebook, text elsewhere."""
+
+    def __init__(self, report: FleetReport, limit: int = 12):
+        self.report, self.limit = report, limit
+
+    def _repr_html_(self) -> str:
+        return drift_html(self.report, self.limit)
+
+    def __repr__(self) -> str:
+        return "\n".join(drift_text(self.report, self.limit))
+
+
 def to_html(report: FleetReport, limit: int = 12) -> str:
     from hftinfra.report import badge
 
@@ -193,16 +230,7 @@ def to_html(report: FleetReport, limit: int = 12) -> str:
                     f"<td><small>{e(_names(report, g.hosts, limit))}</small></td></tr>")
     groups = ("<table><thead><tr><th>group</th><th>hosts</th><th>fails, warns, unknown</th><th>members</th></tr>"
               "</thead><tbody>" + "".join(rows) + "</tbody></table>")
-    drows = []
-    for c in report.drifting_checks():
-        counts = " ".join(f"{badge(s)}&nbsp;{c.counts[s]}" for s in STATUSES if c.counts[s])
-        seen = "; ".join(f"{e(v)} ({n})" for v, n in list(c.observed.items())[:3])
-        drows.append(f"<tr><td><code>{e(c.id)}</code><br><small>{e(c.title)}</small></td><td>{counts}</td>"
-                     f"<td>{badge(c.majority)}</td><td>{len(c.drift)}: <small>{e(_names(report, c.drift, limit))}"
-                     f"</small><br><small>seen: {seen}</small></td><td><small>{e(_persistence(c))}</small></td></tr>")
-    drift = ("<p>No check drifts: every host has the majority's status everywhere.</p>" if not drows else
-             "<table><thead><tr><th>check</th><th>hosts</th><th>majority</th><th>drift</th><th>next boot</th>"
-             "</tr></thead><tbody>" + "".join(drows) + "</tbody></table>")
+    drift = drift_html(report, limit)
     bad = ""
     if report.not_audited:
         bad = ("<p><b>Not audited</b></p><ul>" + "".join(f"<li>{e(report.label(h.key))}: {e(h.error)}</li>"
@@ -214,4 +242,4 @@ def to_html(report: FleetReport, limit: int = 12) -> str:
             f"<p><b>Drift</b></p>{drift}{since}{bad}</div>")
 
 
-__all__ = ["PERSISTENCE_WORDS", "to_html", "to_markdown", "to_text"]
+__all__ = ["PERSISTENCE_WORDS", "DriftTable", "drift_html", "drift_text", "to_html", "to_markdown", "to_text"]

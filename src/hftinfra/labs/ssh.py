@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -231,7 +233,6 @@ class SshLab:
         return Run(tuple(argv), done.returncode, output, elapsed, recap)
 
 
-
 @dataclass
 class Collection:
     """What :func:`collect_over_ssh` did: the playbook's run, the fleet folder it filled, the
@@ -270,9 +271,6 @@ def collect_over_ssh(playbook: Path, fleet_dir: Path, hosts: Mapping[str, Mappin
     nothing listens; the archives and records land in ``fleet_dir``. Everything the lab made
     is gone when this returns or raises. Raises :class:`LabError` when it cannot run (see
     :func:`missing`)."""
-    import shutil
-    import tempfile
-
     why = missing()
     if why:
         raise LabError(f"the ssh lab {why}")

@@ -69,8 +69,9 @@ def heatmap_figure(report: FleetReport, only_drifting: bool = True, title: str |
     for i, s in enumerate(CELL_ORDER):
         scale += [[i / n, CELL_COLOR[s]], [(i + 1) / n, CELL_COLOR[s]]]
     # The hover names the host (the row's category), the check (the column) and the status;
-    # what was seen only where the status is not the column's majority: that is the drift, and
-    # a thousand rows of the majority's text would make the page megabytes for nothing.
+    # what was seen only where the status is not the column's majority (that is the drift, and
+    # a thousand rows of the majority's text would make the page megabytes for nothing) or is
+    # unknown, which always says why.
     majority = {c.id: c.majority for c in report.checks}
     by_key = {h.key: h for h in report.hosts}
     band = {}
@@ -83,7 +84,7 @@ def heatmap_figure(report: FleetReport, only_drifting: bool = True, title: str |
         h = by_key[key]
         line = []
         for cid, status in zip(data["checks"], row, strict=True):
-            if status == majority.get(cid):
+            if status == majority.get(cid) and status != "unknown":
                 line.append(status)
             else:
                 seen = (h.observed or {}).get(cid) or h.error or ""
